@@ -1,0 +1,123 @@
+"""The ``agentopt`` command line: demo | sim | serve | bench | report.
+
+Each subcommand's implementation lives with its feature and is imported only
+when run, so ``agentopt --help`` stays fast. A subcommand whose implementation
+is not built yet says so and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from agentopt import __version__
+from agentopt.exceptions import AgentOptError, NotBuiltError
+
+__all__ = ["build_parser", "main"]
+
+# subcommand → "module:function"; the function takes the parsed args, returns an exit code.
+_HANDLERS: dict[str, str] = {
+    "demo": "agentopt.demo:cli_main",
+    "sim": "agentopt.sim.cli:cli_main",
+    "serve": "agentopt.gateway.cli:cli_main",
+    "bench selectors": "agentopt.selectors.bench:cli_main",
+    "bench routers": "agentopt.routers.bench:cli_main",
+    "report": "agentopt.report:cli_main",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"agentopt: error: {message}\nRun 'agentopt --help' for the commands.\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="agentopt",
+        description="Track, route and select the LLMs your agents call.",
+    )
+    p.add_argument("--version", action="version", version=f"agentopt {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    demo = sub.add_parser("demo", help="select the best planner → solver combination (offline)")
+    demo.add_argument("--out", default="agentopt-demo", help="output directory")
+    demo.add_argument("--live", action="store_true", help="use real providers (needs API keys)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-progress", action="store_true")
+
+    sim = sub.add_parser("sim", help="run the simulated LLM provider")
+    sim.add_argument("--world", default="default", help="a world name or a YAML/JSON file")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    sim.add_argument("--seed", type=int, default=None)
+    sim.add_argument("--time-scale", type=float, default=1.0, help="multiplies every delay")
+
+    serve = sub.add_parser("serve", help="run the tracking/routing gateway")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+
+    bench = sub.add_parser("bench", help="offline benchmarks on recorded tables")
+    bsub = bench.add_subparsers(dest="bench_command", metavar="WHAT", parser_class=_Parser)
+    bs = bsub.add_parser("selectors", help="compare selection methods on replay tables")
+    bs.add_argument("--data", action="append", required=True, help="a long-format CSV (repeatable)")
+    bs.add_argument("--methods", default="auto,brute_force,agentopt_arm_elimination")
+    bs.add_argument("--seeds", type=int, default=50)
+    bs.add_argument("--missing", choices=["skip", "zero"], default="skip")
+    bs.add_argument("--epsilon", type=float, default=0.01)
+    bs.add_argument("--json", dest="json_out", default=None, help="write results JSON here")
+    br = bsub.add_parser("routers", help="compare routers on replay tables")
+    br.add_argument("--data", action="append", required=True, help="a long-format CSV (repeatable)")
+    br.add_argument("--routers", default="random,thompson,ucb,epsilon_greedy,cost_aware")
+    br.add_argument("--seeds", type=int, default=20)
+    br.add_argument("--horizon", type=int, default=None)
+    br.add_argument("--lambda-cost", type=float, default=0.0)
+    br.add_argument("--json", dest="json_out", default=None, help="write results JSON here")
+
+    report = sub.add_parser("report", help="summarise recorded calls or observations")
+    report.add_argument("path", help="a records JSONL/SQLite file or a selection store")
+    return p
+
+
+def _resolve(target: str) -> Callable[[argparse.Namespace], int]:
+    module, func = target.split(":")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == module or module.startswith(exc.name + ".")):
+            raise NotBuiltError("not built yet") from exc
+        raise
+    fn: Callable[[argparse.Namespace], int] = getattr(mod, func)
+    return fn
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    key = args.command
+    if key == "bench":
+        if args.bench_command is None:
+            parser.parse_args(["bench", "--help"])
+        key = f"bench {args.bench_command}"
+    try:
+        handler = _resolve(_HANDLERS[key])
+    except NotBuiltError:
+        print(f"agentopt {key}: not built yet.", file=sys.stderr)
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except AgentOptError as exc:
+        print(f"agentopt {key}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"agentopt {key}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
