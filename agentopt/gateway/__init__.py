@@ -1,0 +1,1 @@
+"""gateway: filled by its issue."""

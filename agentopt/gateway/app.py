@@ -1,0 +1,224 @@
+"""The pass-through gateway: an ASGI app that runs each call through the pipeline.
+
+``/s/<session_id>/<upstream_key>/<path>`` forwards to ``<upstream origin>/<path>``
+(query string, method, headers and body unchanged) through the tracker's
+:class:`~agentopt.tracking.pipeline.Pipeline` for that session, so the call is
+routed, cached and recorded like any in-process call, and streams come back as
+they arrive. Requests that are not LLM calls (``GET /v1/models``…) pass
+through unrecorded. ``GET /healthz`` answers ``ok``.
+
+The app is raw ASGI (no framework on the hot path); ``resolve(session_id)``
+supplies the pipeline and session, so the same app can serve an in-process
+tracker or, later, the ``agentopt serve`` daemon.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from agentopt.gateway.upstreams import Upstreams
+
+if TYPE_CHECKING:
+    from agentopt.tracking.pipeline import Pipeline
+    from agentopt.tracking.session import SessionInfo
+
+__all__ = ["GatewayApp", "Resolver"]
+
+log = logging.getLogger("agentopt.gateway")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Resolver = Callable[[str], "tuple[Pipeline, SessionInfo | None] | None"]
+
+_ROUTE = re.compile(r"^/s/([^/]+)/([^/]+)(/.*)?$")
+# Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus the
+# ones httpx recomputes.
+_HOP = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
+)
+
+
+class GatewayApp:
+    """ASGI app; see the module docstring."""
+
+    def __init__(
+        self,
+        resolve: Resolver,
+        upstreams: Upstreams,
+        *,
+        timeout: httpx.Timeout | float | None = None,
+    ) -> None:
+        self.resolve = resolve
+        self.upstreams = upstreams
+        self.timeout = httpx.Timeout(600.0, connect=10.0) if timeout is None else timeout
+        self._client: httpx.AsyncClient | None = None
+
+    def client(self) -> httpx.AsyncClient:
+        """The upstream client, created in the serving event loop on first use."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self.timeout,
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+                trust_env=False,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if kind != "http":
+            return
+        path: str = scope["path"]
+        if path == "/healthz":
+            await _respond(send, 200, b"ok", "text/plain")
+            return
+        m = _ROUTE.match(path)
+        if m is None:
+            await _error(
+                send,
+                404,
+                f"agentopt gateway: no route for {path!r}; use /s/<session>/<upstream>/<path>",
+            )
+            return
+        session_id, key = m.group(1), m.group(2)
+        origin = self.upstreams.origin(key)
+        if origin is None:
+            await _error(send, 404, f"agentopt gateway: unknown upstream {key!r}")
+            return
+        found = self.resolve(session_id)
+        if found is None:
+            await _error(send, 503, "agentopt gateway: no running tracker behind this gateway")
+            return
+        pipeline, session = found
+        await self._forward(scope, receive, send, origin, pipeline, session)
+
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        origin: str,
+        pipeline: Pipeline,
+        session: SessionInfo | None,
+    ) -> None:
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        # Keep the path exactly as the child sent it (percent-encoding included).
+        parts = raw_path.split(b"/", 4)  # b"", b"s", session, key, rest
+        rest = "/" + (parts[4].decode("ascii", "replace") if len(parts) == 5 else "")
+        query: bytes = scope.get("query_string", b"")
+        target = origin + rest + (("?" + query.decode("ascii", "replace")) if query else "")
+        headers = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in scope["headers"]
+            if k.decode("latin-1").lower() not in _HOP
+        ]
+        # Identity encoding: the pipeline parses the bytes it passes through.
+        headers = [(k, v) for k, v in headers if k.lower() != "accept-encoding"]
+        headers.append(("accept-encoding", "identity"))
+        body = await _read_body(receive)
+        request = httpx.Request(scope["method"], target, headers=headers, content=body)
+        client = self.client()
+        try:
+            response = await pipeline.handle_async(
+                request, session, functools.partial(client.send, stream=True)
+            )
+        except httpx.HTTPError as exc:
+            await _error(
+                send,
+                504 if isinstance(exc, httpx.TimeoutException) else 502,
+                f"agentopt gateway: upstream {origin} failed: {type(exc).__name__}: {exc}",
+                kind="upstream_error",
+            )
+            return
+        try:
+            out_headers = [
+                (k.encode("latin-1"), v.encode("latin-1"))
+                for k, v in response.headers.multi_items()
+                if k.lower() not in _HOP
+            ]
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": out_headers,
+                }
+            )
+            if hasattr(response, "_content"):  # already read (cache replay, translation)
+                await send({"type": "http.response.body", "body": response.content})
+                return
+            async for chunk in response.aiter_raw():
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.aclose()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _read_body(receive: Receive) -> bytes:
+    parts = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: str) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _error(send: Send, status: int, message: str, *, kind: str = "gateway_error") -> None:
+    body = json.dumps({"error": {"message": message, "type": kind}}).encode()
+    await _respond(send, status, body, "application/json")

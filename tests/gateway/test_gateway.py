@@ -1,0 +1,180 @@
+"""The loopback pass-through gateway: forwards through the pipeline, records once."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from agentopt.gateway import local
+from agentopt.gateway.app import GatewayApp
+from agentopt.gateway.upstreams import Upstreams
+from agentopt.sim import SimServer
+from agentopt.tracking import LLMTracker
+
+pytestmark = pytest.mark.xdist_group("gateway")
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimServer]:
+    with SimServer("default", time_scale=0.0, seed=0) as s:
+        yield s
+
+
+def _tracker(**kw: object) -> LLMTracker:
+    t = LLMTracker(cache_dir=None, **kw)  # type: ignore[arg-type]
+    t.start()
+    return t
+
+
+@pytest.fixture
+def tracker() -> Iterator[LLMTracker]:
+    t = _tracker(cache=False)
+    yield t
+    local.stop_gateway(t)
+    t.close()
+
+
+def test_openai_sdk_through_the_gateway_is_recorded_once(
+    tracker: LLMTracker, sim: SimServer
+) -> None:
+    with tracker.track(data_id="g1", combo_id="c") as s:
+        proxy = local.proxy_for(tracker, s)
+        assert proxy is not None and proxy.url.endswith(f"/s/{s.session_id}")
+        client = openai.OpenAI(
+            base_url=proxy.base_url_for(sim.openai_base_url), api_key="sk-secret"
+        )
+        r = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
+        stream = client.chat.completions.create(
+            model="gpt-4.1", messages=[{"role": "user", "content": "s"}], stream=True,
+            stream_options={"include_usage": True},
+        )  # fmt: skip
+        chunks = list(stream)
+    assert r.model == "gpt-4o-mini"
+    assert chunks and chunks[-1].usage is not None
+    recs = tracker.get_records(data_id="g1")
+    # captured by the gateway only, not a second time by the in-process httpx capture
+    assert [(x.model, x.stream, x.combo_id) for x in recs] == [
+        ("gpt-4o-mini", False, "c"),
+        ("gpt-4.1", True, "c"),
+    ]
+    assert recs[0].total_tokens == r.usage.total_tokens
+    assert recs[1].completion_tokens == chunks[-1].usage.completion_tokens
+
+
+def test_anthropic_stream_through_the_gateway(tracker: LLMTracker, sim: SimServer) -> None:
+    with tracker.track(data_id="g2") as s:
+        proxy = local.proxy_for(tracker, s)
+        assert proxy is not None
+        client = anthropic.Anthropic(
+            base_url=proxy.base_url_for(sim.anthropic_base_url), api_key="k"
+        )
+        with client.messages.stream(
+            model="claude-haiku-4-5", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            final = stream.get_final_message()
+    (rec,) = tracker.get_records(data_id="g2")
+    assert (rec.model, rec.stream, rec.error) == ("claude-haiku-4-5", True, None)
+    assert rec.completion_tokens == final.usage.output_tokens
+    assert rec.prompt_tokens == final.usage.input_tokens
+
+
+def test_non_llm_requests_pass_through_unrecorded(tracker: LLMTracker, sim: SimServer) -> None:
+    with tracker.track(data_id="g3") as s:
+        proxy = local.proxy_for(tracker, s)
+        assert proxy is not None
+        r = httpx.get(proxy.base_url_for(sim.openai_base_url) + "/models")
+    assert r.status_code == sim_status(sim, "/v1/models")
+    assert tracker.get_records(data_id="g3") == []
+
+
+def sim_status(sim: SimServer, path: str) -> int:
+    return httpx.get(sim.url + path).status_code
+
+
+def test_routes_and_errors(tracker: LLMTracker, sim: SimServer) -> None:
+    with tracker.track() as s:
+        proxy = local.proxy_for(tracker, s)
+    assert proxy is not None
+    base = proxy.gateway_url
+    assert httpx.get(base + "/healthz").text == "ok"
+    r = httpx.post(base + "/v1/chat/completions", json={})
+    assert r.status_code == 404 and "no route" in r.json()["error"]["message"]
+    r = httpx.post(f"{base}/s/x/nosuchkey/v1/chat/completions", json={})
+    assert r.status_code == 404 and "unknown upstream" in r.json()["error"]["message"]
+
+
+def _closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return int(port)
+
+
+def test_unreachable_upstream_gives_502_and_one_error_record(tracker: LLMTracker) -> None:
+    with tracker.track(data_id="g4") as s:
+        proxy = local.proxy_for(tracker, s)
+        assert proxy is not None
+        url = proxy.base_url_for(f"http://127.0.0.1:{_closed_port()}/v1") + "/chat/completions"
+        r = httpx.post(url, json={"model": "gpt-4o", "messages": []})
+    assert r.status_code == 502
+    assert "upstream" in r.json()["error"]["message"]
+    (rec,) = tracker.get_records(data_id="g4")
+    assert rec.error is not None and rec.requested_model == "gpt-4o"
+
+
+def test_cache_hit_through_the_gateway(sim: SimServer) -> None:
+    t = _tracker(cache=True)
+    try:
+        with t.track(data_id="g5") as s:
+            proxy = local.proxy_for(t, s)
+            assert proxy is not None
+            url = proxy.base_url_for(sim.openai_base_url) + "/chat/completions"
+            body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "cache me"}]}
+            first = httpx.post(url, json=body, headers={"authorization": "Bearer a"})
+            second = httpx.post(url, json=body, headers={"authorization": "Bearer a"})
+        assert first.json() == second.json()
+        assert [r.cached for r in t.get_records(data_id="g5")] == [False, True]
+    finally:
+        local.stop_gateway(t)
+        t.close()
+
+
+def test_a_child_outliving_its_session_is_still_attributed(
+    tracker: LLMTracker, sim: SimServer
+) -> None:
+    with tracker.track(data_id="late") as s:
+        env = local.session_env_for(tracker, s, {"OPENAI_BASE_URL": sim.openai_base_url})
+    url = env["OPENAI_BASE_URL"] + "/chat/completions"
+    r = httpx.post(url, json={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 200
+    (rec,) = tracker.get_records(data_id="late")
+    assert rec.session_id == s.session_id
+
+
+def test_gateway_stops_with_the_tracker(sim: SimServer) -> None:
+    t = _tracker(cache=False)
+    with t.track() as s:
+        proxy = local.proxy_for(t, s)
+    assert proxy is not None
+    assert httpx.get(proxy.gateway_url + "/healthz").status_code == 200
+    local.stop_gateway(t)  # what LLMTracker.stop() does (through subprocess_front)
+    t.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(proxy.gateway_url + "/healthz")
+    assert local.proxy_for(t, s) is None  # not running: no endpoint
+    t.close()
+
+
+async def test_app_without_a_tracker_answers_503() -> None:
+    app = GatewayApp(lambda sid: None, Upstreams())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as c:
+        r = await c.post("/s/abc/openai/v1/chat/completions", json={})
+    assert r.status_code == 503
