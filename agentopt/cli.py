@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--seeds", type=int, default=20)
     br.add_argument("--horizon", type=int, default=None)
     br.add_argument("--lambda-cost", type=float, default=0.0)
+    br.add_argument(
+        "--missing",
+        choices=["resample", "zero"],
+        default="resample",
+        help="missing cells: resample the arm's present cells (default) or score 0",
+    )
     br.add_argument("--json", dest="json_out", default=None, help="write results JSON here")
 
     report = sub.add_parser("report", help="summarise recorded calls or observations")
