@@ -1,0 +1,186 @@
+"""``agentopt bench selectors``: compare selection methods on recorded tables.
+
+Definitions (those of the published numbers, ``data/agentopt-bench/README.md``):
+
+- seed k shuffles the datapoint order (``Problem.create(seed=k)``);
+- the ground truth is the best mean score over present cells (``--missing skip``)
+  or over all cells with missing ones scored 0 (``--missing zero``);
+- ``found_best``: share of seeds whose pick's mean equals the best mean (an exact
+  tie is a find); ``epsilon_good``: share within ``epsilon`` of it;
+- ``mean_regret``: best mean − the pick's mean, averaged (score units);
+- an evaluation is a present cell (under ``zero``, every asked cell);
+- ``savings`` = 1 − mean cost / cost of all cells.
+
+Strategies run with their defaults (confidence 0.95, epsilon 0: they aim at the
+exact best); ``--epsilon`` only defines the ``epsilon_good`` column.
+
+Example::
+
+    rows = run_benchmark([ReplayTable.from_csv("data/agentopt-bench/gpqa.csv")],
+                         ["auto", "agentopt_arm_elimination"], seeds=50)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentopt.exceptions import ConfigError
+from agentopt.replay.table import ReplayTable
+from agentopt.selectors.base import Problem, Strategy
+from agentopt.selectors.registry import get_strategy
+from agentopt.selectors.replay import ReplayData, run_replay
+
+__all__ = ["RESULT_KEYS", "cli_main", "run_benchmark", "run_method"]
+
+#: The keys of every result row, in order (a contract: other tools read them).
+RESULT_KEYS = (
+    "data",
+    "method",
+    "seeds",
+    "found_best",
+    "epsilon_good",
+    "mean_regret",
+    "mean_evaluations",
+    "mean_cost_usd",
+    "brute_force_cost_usd",
+    "savings",
+)
+
+# exact ties: two means within this (absolute) count as equal (float summation noise)
+_TIE = 1e-12
+
+
+def run_method(
+    table: ReplayTable,
+    method: str | Strategy | type[Strategy],
+    *,
+    seeds: int = 50,
+    missing: str = "skip",
+    epsilon: float = 0.01,
+    data: ReplayData | None = None,
+) -> dict[str, Any]:
+    """One result row: ``method`` on ``table`` over ``seeds`` shuffles, plus
+    ``cpu_seconds`` (time spent, strategy and lookups) and ``picks`` (per seed)."""
+    if seeds < 1:
+        raise ConfigError(f"seeds must be ≥ 1, not {seeds}")
+    data = data or ReplayData.from_table(table, missing)
+    means = table.mean_scores(missing)  # type: ignore[arg-type]
+    best = float(np.nanmax(means))
+    total = table.total_cost()
+    picks: list[int] = []
+    evals = np.zeros(seeds)
+    cost = np.zeros(seeds)
+    t0 = time.process_time()
+    for k in range(seeds):
+        problem = Problem.create(table.n_arms, table.n_datapoints, seed=k)
+        strategy = get_strategy(method) if isinstance(method, str) else _fresh(method)
+        state = run_replay(strategy, data, problem, track_stats=False)
+        picks.append(int(state.best if state.best is not None else 0))
+        evals[k] = state.evaluations
+        cost[k] = state.spent_usd
+    cpu = time.process_time() - t0
+    pick_means = np.nan_to_num(means[picks], nan=-np.inf)
+    name = method if isinstance(method, str) else getattr(method, "name", type(method).__name__)
+    mean_cost = float(cost.mean())
+    return {
+        "data": table.name,
+        "method": str(name),
+        "seeds": seeds,
+        "found_best": float(np.mean(pick_means >= best - _TIE)),
+        "epsilon_good": float(np.mean(pick_means >= best - epsilon - _TIE)),
+        "mean_regret": float(np.mean(best - np.where(np.isfinite(pick_means), pick_means, 0.0))),
+        "mean_evaluations": float(evals.mean()),
+        "mean_cost_usd": mean_cost,
+        "brute_force_cost_usd": total,
+        "savings": float(1.0 - mean_cost / total) if total > 0 else 0.0,
+        "cpu_seconds": cpu,
+        "picks": picks,
+    }
+
+
+def _fresh(method: Strategy | type[Strategy]) -> Strategy:
+    # an instance is reused across seeds: start() resets it, and seed=None takes each problem's
+    return get_strategy(method)
+
+
+def run_benchmark(
+    tables: Sequence[ReplayTable],
+    methods: Sequence[str | Strategy | type[Strategy]],
+    seeds: int = 50,
+    missing: str = "skip",
+    epsilon: float = 0.01,
+    *,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Every method on every table; rows carry exactly :data:`RESULT_KEYS`."""
+    rows: list[dict[str, Any]] = []
+    for table in tables:
+        data = ReplayData.from_table(table, missing)
+        for method in methods:
+            full = run_method(
+                table, method, seeds=seeds, missing=missing, epsilon=epsilon, data=data
+            )
+            if on_row is not None:
+                on_row(full)
+            rows.append({k: full[k] for k in RESULT_KEYS})
+    return rows
+
+
+def _print_table(name: str, rows: list[dict[str, Any]], epsilon: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{name}: {rows[0]['seeds']} seeds" if rows else name)
+    for col in (
+        "method",
+        "found best",
+        f"ε-good ({epsilon:g})",
+        "regret (pts)",
+        "evals",
+        "cost $",
+        "savings",
+        "cpu s",
+    ):
+        t.add_column(col, justify="left" if col == "method" else "right")
+    for r in rows:
+        t.add_row(
+            r["method"],
+            f"{100 * r['found_best']:.0f}%",
+            f"{100 * r['epsilon_good']:.0f}%",
+            f"{100 * r['mean_regret']:.2f}",
+            f"{r['mean_evaluations']:.0f}",
+            f"{r['mean_cost_usd']:.4f}",
+            f"{100 * r['savings']:.1f}%",
+            f"{r['cpu_seconds']:.2f}",
+        )
+    Console().print(t)
+
+
+def cli_main(args: argparse.Namespace) -> int:
+    """``agentopt bench selectors``: print a table per file, write ``--json``."""
+    methods = [m.strip() for m in str(args.methods).split(",") if m.strip()]
+    if not methods:
+        raise ConfigError("--methods: give at least one method")
+    for m in methods:
+        get_strategy(m)  # unknown names fail before any work
+    tables = [ReplayTable.from_csv(p) for p in args.data]
+    out: list[dict[str, Any]] = []
+    for table in tables:
+        full_rows: list[dict[str, Any]] = []
+        run_benchmark(
+            [table], methods, args.seeds, args.missing, args.epsilon, on_row=full_rows.append
+        )
+        _print_table(table.name, full_rows, args.epsilon)
+        out.extend({k: r[k] for k in RESULT_KEYS} for r in full_rows)
+    if args.json_out:
+        path = Path(args.json_out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"results": out}, indent=2) + "\n")
+    return 0

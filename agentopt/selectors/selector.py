@@ -1,0 +1,455 @@
+"""ModelSelector: find the best model combination for an agent, paying for few runs.
+
+::
+
+    from agentopt import ModelSelector
+
+    class Agent:
+        def __init__(self, combo):           # {"planner": "gpt-4o-mini", "solver": "gpt-4o"}
+            self.combo = combo
+        def run(self, question):             # sync or async
+            ...
+
+    selector = ModelSelector(
+        agent=Agent,
+        models={"planner": ["gpt-4o-mini", "gpt-4o"], "solver": ["gpt-4o-mini", "gpt-4o"]},
+        eval_fn=lambda expected, actual: float(expected == actual),
+        dataset=[("What is 2 + 2?", "4"), ...],
+    )
+    results = selector.select_best()
+    results.print_summary()
+
+``select_best()`` is a loop over the strategy's ``ask``/``tell`` (see
+:func:`agentopt.selectors.loop.run_selection`); each evaluation runs the agent
+inside a tracker session and is priced from that session's records. Every
+method is also a class with the same constructor (``BruteForceSelector``, …).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar
+
+# Loading the strategies package first makes `get_strategy("auto")` safe in a fresh
+# process (auto.py and strategies/__init__.py import each other).
+import agentopt.selectors.strategies  # noqa: F401
+from agentopt.exceptions import ConfigError, SelectionError
+from agentopt.pricing import PriceBook
+from agentopt.records import Observation
+from agentopt.selectors.base import Problem, Strategy
+from agentopt.selectors.evaluator import Interrupted, LiveEvaluator, TrackerLike
+from agentopt.selectors.guard import BudgetGuard, GuardStop
+from agentopt.selectors.inputs import (
+    check_dataset,
+    check_models,
+    check_options,
+    model_label,
+    probe_agent,
+)
+from agentopt.selectors.loop import run_selection
+from agentopt.selectors.objective import Objective
+from agentopt.selectors.progress import SelectionProgress, progress_enabled
+from agentopt.selectors.registry import get_strategy
+from agentopt.selectors.results import SelectionResults
+from agentopt.selectors.state import SelectionState
+from agentopt.selectors.stopping import StoppingRule, default_stopping
+from agentopt.selectors.store import (
+    ObservationStore,
+    ResumingEvaluator,
+    fingerprint,
+    get_store,
+)
+
+__all__ = [
+    "AgentOptArmEliminationSelector",
+    "AutoSelector",
+    "BruteForceSelector",
+    "LUCBSelector",
+    "ModelSelector",
+    "RandomSearchSelector",
+    "SuccessiveEliminationSelector",
+    "SuccessiveHalvingSelector",
+    "TopTwoThompsonSelector",
+    "model_label",
+]
+
+Method = str | Strategy | type[Strategy]
+
+
+def _method_name(method: Method) -> str:
+    if isinstance(method, str):
+        return method
+    if isinstance(method, Strategy):
+        return type(method).name if type(method).name != "strategy" else type(method).__name__
+    return method.name if method.name != "strategy" else method.__name__
+
+
+class ModelSelector:
+    """Select the best ``{node: model}`` combination for ``agent`` on ``dataset``.
+
+    - ``agent``: a class or factory called with the combination ``{node: model}``;
+      the object it returns has ``run(input)``, sync or async. A fresh agent is
+      built per evaluation, inside that evaluation's tracker session.
+    - ``models``: ``{node: [model, ...]}``: names, or framework LLM objects
+      (labelled by their ``model``/``model_name``/``name`` attribute). The agent
+      receives the objects exactly as given.
+    - ``dataset``: a sequence of ``(input, expected)``.
+    - ``eval_fn(expected, actual) -> float`` in [0, 1] (sync or async). A score
+      outside [0, 1] (or NaN, or not a number) is not clipped: the evaluation is
+      recorded as a failure with that message.
+    - ``method``: a name (``auto``, ``brute_force``, ``successive_elimination``,
+      ``lucb``, ``top_two_thompson``, ``successive_halving``, ``random_search``,
+      ``agentopt_arm_elimination``), a Strategy subclass or a Strategy instance.
+    - ``objective``: an :class:`Objective` (or a dict of its fields): weights on $
+      and seconds per item, constraints, or "cheapest within ε".
+    - ``budget_usd``: the whole selection's spend, resumed observations included,
+      so a resumed run stops where an uninterrupted one would.
+    - ``failure_score``: the score of a run whose agent or ``eval_fn`` raised.
+    - ``tracker``: an :class:`~agentopt.tracking.LLMTracker` to record into
+      (default: a private one, without cache, closed when the selection ends).
+    - ``model_prices``: prices for models the default price map lacks (a mapping
+      as :class:`PriceBook` takes, a price file path, or a PriceBook).
+    - ``store``: a path (``.jsonl`` → JSON lines, else SQLite) or an
+      ObservationStore: observations are written as they are made, and re-running
+      the same selection reuses them instead of running the agent again.
+    """
+
+    default_method: ClassVar[str] = "auto"
+
+    def __init__(
+        self,
+        *,
+        agent: Callable[[dict[str, Any]], Any],
+        models: Mapping[str, Sequence[Any]],
+        eval_fn: Callable[[Any, Any], Any],
+        dataset: Iterable[tuple[Any, Any]],
+        method: Method | None = None,
+        objective: Objective | dict[str, float] | None = None,
+        confidence: float = 0.95,
+        epsilon: float = 0.0,
+        budget_usd: float | None = None,
+        max_evaluations: int | None = None,
+        failure_score: float = 0.0,
+        seed: int | None = None,
+        tracker: TrackerLike | None = None,
+        model_prices: Mapping[str, Any] | str | Path | PriceBook | None = None,
+        store: str | Path | ObservationStore | None = None,
+    ) -> None:
+        fixed = type(self).default_method
+        if method is None:
+            method = fixed
+        elif type(self) is not ModelSelector and method != fixed:
+            raise ConfigError(
+                f"{type(self).__name__} always uses method {fixed!r}; "
+                f"use ModelSelector(method={_method_name(method)!r}) instead"
+            )
+        self.agent = agent
+        self.models = models
+        self.eval_fn = eval_fn
+        self.dataset = dataset
+        self.method: Method = method
+        self.objective = Objective.coerce(objective)
+        self.confidence = confidence
+        self.epsilon = epsilon
+        self.budget_usd = budget_usd
+        self.max_evaluations = max_evaluations
+        self.failure_score = failure_score
+        self.seed = seed
+        self.tracker = tracker
+        self.model_prices = model_prices
+        self.store = store
+        self._validate()
+        self.last_state: SelectionState | None = None
+        self.agent_calls = 0  #: agent runs started by this selector (all runs)
+
+    # ----------------------------------------------------------------- checks
+    def _validate(self) -> None:
+        """Check every argument once, naming what is wrong and where."""
+        self.nodes, self._node_models, self._node_labels = check_models(self.models)
+        self.combos: list[dict[str, Any]] = [
+            dict(zip(self.nodes, ms, strict=True)) for ms in itertools.product(*self._node_models)
+        ]
+        self.labels: list[dict[str, str]] = [
+            dict(zip(self.nodes, ls, strict=True)) for ls in itertools.product(*self._node_labels)
+        ]
+        self.combo_ids = [Observation.combo_label(lab) for lab in self.labels]
+        self._data = check_dataset(self.dataset)
+        check_options(
+            eval_fn=self.eval_fn,
+            agent=self.agent,
+            confidence=self.confidence,
+            failure_score=self.failure_score,
+            epsilon=self.epsilon,
+            budget_usd=self.budget_usd,
+            max_evaluations=self.max_evaluations,
+            seed=self.seed,
+        )
+        if self.tracker is not None and not isinstance(self.tracker, TrackerLike):
+            raise ConfigError(
+                f"tracker must be an LLMTracker (with track() and get_records()), "
+                f"not {type(self.tracker).__name__}"
+            )
+        if isinstance(self.method, str):
+            get_strategy(self.method)  # an unknown name fails here, listing the known ones
+        elif not isinstance(self.method, Strategy) and not (
+            isinstance(self.method, type) and issubclass(self.method, Strategy)
+        ):
+            raise ConfigError(
+                "method must be a name, a Strategy subclass or a Strategy instance, "
+                f"not {type(self.method).__name__}"
+            )
+        if self.model_prices is None or isinstance(self.model_prices, PriceBook):
+            self._price_book: PriceBook | None = self.model_prices
+        else:
+            self._price_book = PriceBook(self.model_prices)
+        self._agent_is_async = probe_agent(self.agent, self.combos[0], self.combo_ids[0])
+
+    # ----------------------------------------------------------------- running
+    @property
+    def n_arms(self) -> int:
+        return len(self.combos)
+
+    @property
+    def n_datapoints(self) -> int:
+        return len(self._data)
+
+    def fingerprint(self) -> str:
+        """The key under which a store keeps this selection's observations."""
+        return fingerprint(
+            agent=self.agent,
+            labels=dict(zip(self.nodes, self._node_labels, strict=True)),
+            dataset=self._data,
+            seed=self.seed,
+            method=_method_name(self.method),
+        )
+
+    def select_best(
+        self, parallel: bool = True, max_concurrent: int = 8, progress: bool = True
+    ) -> SelectionResults:
+        """Run the selection and return its results.
+
+        Works in scripts and inside Jupyter: when an event loop is already running
+        in this thread, the selection runs on its own loop in a worker thread.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            try:
+                return asyncio.run(self._select(parallel, max_concurrent, progress))
+            except Interrupted as exc:
+                raise exc.original from None
+        ctx = contextvars.copy_context()
+        cancel = threading.Event()
+        with ThreadPoolExecutor(1, thread_name_prefix="agentopt-select") as pool:
+            coro = self._select(parallel, max_concurrent, progress, cancel)
+            fut = pool.submit(ctx.run, asyncio.run, coro)
+            try:
+                return fut.result()
+            except Interrupted as exc:
+                raise exc.original from None
+            except KeyboardInterrupt:
+                cancel.set()  # the worker stops after its current batch
+                raise
+
+    async def aselect_best(
+        self, parallel: bool = True, max_concurrent: int = 8, progress: bool = True
+    ) -> SelectionResults:
+        """The async form of :meth:`select_best`."""
+        try:
+            return await self._select(parallel, max_concurrent, progress)
+        except Interrupted as exc:
+            raise exc.original from None
+
+    async def _select(
+        self,
+        parallel: bool,
+        max_concurrent: int,
+        progress: bool,
+        _cancel: threading.Event | None = None,
+    ) -> SelectionResults:
+        if not isinstance(max_concurrent, int) or max_concurrent < 1:
+            raise ConfigError(f"max_concurrent must be an integer ≥ 1, not {max_concurrent!r}")
+        method_name = _method_name(self.method)
+        problem = Problem.create(
+            self.n_arms,
+            self.n_datapoints,
+            seed=self.seed,
+            objective=self.objective,
+            confidence=self.confidence,
+            epsilon=self.epsilon,
+        )
+        if isinstance(self.method, Strategy):
+            strategy = get_strategy(self.method)
+        else:
+            strategy = get_strategy(
+                self.method, confidence=self.confidence, epsilon=self.epsilon, seed=self.seed
+            )
+        stopping: StoppingRule = default_stopping(
+            epsilon=self.epsilon, budget_usd=self.budget_usd, max_evaluations=self.max_evaluations
+        )
+        guard = None
+        if self.budget_usd is not None:
+            guard = BudgetGuard(self.budget_usd, self.n_arms)
+            stopping = GuardStop(guard) | stopping  # first: its reason is the real one
+        store = get_store(self.store) if self.store is not None else None
+        own_tracker = self.tracker is None
+        tracker: TrackerLike | None = self.tracker
+        live: LiveEvaluator | None = None
+        total = self.n_arms * self.n_datapoints
+        if self.max_evaluations is not None:
+            total = min(total, self.max_evaluations)
+        bar = SelectionProgress(
+            total=total,
+            n_arms=self.n_arms,
+            enabled=progress_enabled(progress),
+            description=f"Selecting ({method_name})",
+        )
+        reused: set[tuple[int, int]] = set()
+        fp = self.fingerprint() if store is not None else ""
+
+        def on_result(arm: int, dp: int, obs: Observation) -> None:
+            if store is not None:
+                store.append(fp, obs)  # written through: an interruption loses nothing
+            if guard is not None:
+                guard.observe(arm, obs)
+            bar.observe(obs)
+
+        def on_reused(arm: int, dp: int, obs: Observation) -> None:
+            reused.add((arm, dp))
+            if guard is not None:
+                guard.observe(arm, obs)
+            bar.observe(obs, reused=True)
+
+        def on_batch(state: SelectionState) -> None:
+            bar.alive(len(state.alive))
+            if _cancel is not None and _cancel.is_set():
+                raise SelectionError("selection interrupted; observations made so far are kept")
+
+        try:
+            if tracker is None:
+                tracker = self._make_tracker()
+            live = LiveEvaluator(
+                factory=self.agent,
+                combos=self.combos,
+                labels=self.labels,
+                dataset=self._data,
+                eval_fn=self.eval_fn,
+                tracker=tracker,
+                failure_score=self.failure_score,
+                price_book=self._price_book,
+                max_concurrent=max_concurrent if parallel else 1,
+                agent_is_async=self._agent_is_async,
+                on_result=on_result,
+                guard=guard,
+            )
+            evaluator: Any = live
+            if store is not None:
+                evaluator = ResumingEvaluator(
+                    live, stored=store.load(fp), combo_ids=self.combo_ids, on_reused=on_reused
+                )
+            with bar:
+                state = await run_selection(
+                    strategy, evaluator, problem, stopping, on_batch=on_batch
+                )
+        finally:
+            if live is not None:
+                self.agent_calls += live.agent_calls
+                live.close()
+            if store is not None and self.store is not store:
+                store.close()
+            if own_tracker and tracker is not None:
+                close = getattr(tracker, "close", None)
+                if close is not None:
+                    close()
+        self.last_state = state
+        if state.best is None:  # pragma: no cover - refresh_view always sets it
+            raise SelectionError("the selection ended without a pick")
+        arm_of = {cid: i for i, cid in enumerate(self.combo_ids)}
+        observations = [
+            (arm_of[Observation.combo_label(o.combo)], int(o.datapoint), o)
+            for o in state.observations
+        ]
+        return SelectionResults.from_parts(
+            method=method_name,
+            labels=self.labels,
+            combos=self.combos,
+            observations=observations,
+            best_arm=state.best,
+            intervals=(state.lower, state.upper) if state.lower is not None else None,  # type: ignore[arg-type]
+            eliminated=state.eliminated,
+            n_datapoints=self.n_datapoints,
+            objective=self.objective,
+            confidence=self.confidence,
+            epsilon=self.epsilon,
+            seed=self.seed,
+            stop_reason=state.stop_reason,
+            rounds=state.rounds,
+            reused_keys=frozenset(reused),
+        )
+
+    def _make_tracker(self) -> TrackerLike:
+        from agentopt.tracking.tracker import LLMTracker
+
+        tracker = LLMTracker(cache=False, cache_dir=None, price_book=self._price_book)
+        tracker.start()
+        return tracker
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(method={_method_name(self.method)!r}, "
+            f"arms={self.n_arms}, datapoints={self.n_datapoints})"
+        )
+
+
+class AutoSelector(ModelSelector):
+    """:class:`ModelSelector` with ``method="auto"``."""
+
+    default_method = "auto"
+
+
+class BruteForceSelector(ModelSelector):
+    """Every combination on every datapoint: the exact answer, at full price."""
+
+    default_method = "brute_force"
+
+
+class SuccessiveEliminationSelector(ModelSelector):
+    """Rounds of paired evaluations; arms confidently worse than another are dropped."""
+
+    default_method = "successive_elimination"
+
+
+class LUCBSelector(ModelSelector):
+    """LUCB: sample the empirical best and its strongest challenger until separated."""
+
+    default_method = "lucb"
+
+
+class TopTwoThompsonSelector(ModelSelector):
+    """Top-two Thompson sampling (best-arm identification)."""
+
+    default_method = "top_two_thompson"
+
+
+class SuccessiveHalvingSelector(ModelSelector):
+    """Successive halving: a fixed budget split over rounds, keeping the better half."""
+
+    default_method = "successive_halving"
+
+
+class RandomSearchSelector(ModelSelector):
+    """A random subset of combinations, each evaluated in full (a baseline)."""
+
+    default_method = "random_search"
+
+
+class AgentOptArmEliminationSelector(ModelSelector):
+    """The published anchor's arm-elimination rule, as a comparison baseline."""
+
+    default_method = "agentopt_arm_elimination"

@@ -1,0 +1,57 @@
+"""Selection strategies, one module per method (each also found by name in the registry).
+
+Issue 5 names each method as a ``…Selector`` class with ModelSelector's constructor;
+those live in :mod:`agentopt.selectors`. The strategies here are their cores:
+
+==========================  ===============================  ===========================
+name                        strategy                         selector
+==========================  ===============================  ===========================
+``auto``                    :class:`AutoStrategy`            ``AutoSelector``
+``brute_force``             :class:`BruteForceStrategy`      ``BruteForceSelector``
+``successive_elimination``  :class:`SuccessiveEliminationStrategy`  ``SuccessiveEliminationSelector``
+``lucb``                    :class:`LUCBStrategy`            ``LUCBSelector``
+``top_two_thompson``        :class:`TopTwoThompsonStrategy`  ``TopTwoThompsonSelector``
+``successive_halving``      :class:`SuccessiveHalvingStrategy`  ``SuccessiveHalvingSelector``
+``random_search``           :class:`RandomSearchStrategy`    ``RandomSearchSelector``
+``agentopt_arm_elimination``  :class:`AgentOptArmEliminationStrategy`  ``AgentOptArmEliminationSelector``
+==========================  ===============================  ===========================
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from agentopt.selectors.strategies.agentopt_arm_elimination import AgentOptArmEliminationStrategy
+from agentopt.selectors.strategies.brute_force import BruteForceStrategy
+from agentopt.selectors.strategies.lucb import LUCBStrategy
+from agentopt.selectors.strategies.paired_elimination import PairedEliminationStrategy
+from agentopt.selectors.strategies.random_search import RandomSearchStrategy
+from agentopt.selectors.strategies.successive_elimination import SuccessiveEliminationStrategy
+from agentopt.selectors.strategies.successive_halving import SuccessiveHalvingStrategy
+from agentopt.selectors.strategies.top_two_thompson import TopTwoThompsonStrategy
+
+__all__ = [
+    "AgentOptArmEliminationStrategy",
+    "AutoStrategy",
+    "BruteForceStrategy",
+    "LUCBStrategy",
+    "PairedEliminationStrategy",
+    "RandomSearchStrategy",
+    "SuccessiveEliminationStrategy",
+    "SuccessiveHalvingStrategy",
+    "TopTwoThompsonStrategy",
+]
+
+
+if TYPE_CHECKING:
+    from agentopt.selectors.auto import AutoStrategy
+
+
+def __getattr__(name: str) -> Any:
+    # AutoStrategy lives in agentopt.selectors.auto, which imports this package:
+    # resolve it lazily to avoid the import cycle.
+    if name == "AutoStrategy":
+        from agentopt.selectors.auto import AutoStrategy
+
+        return AutoStrategy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
