@@ -1,0 +1,399 @@
+"""The one call path: route → cache → forward → record.
+
+Every front-end that holds an HTTP request (the httpx transport wrapper, the
+loopback gateway) hands it to a :class:`Pipeline`. Stable entry points::
+
+    Pipeline.handle(request, session, send) -> httpx.Response
+    await Pipeline.handle_async(request, session, async_send) -> httpx.Response
+
+- ``request``: the ``httpx.Request`` as the caller made it (read or not).
+- ``session``: the :class:`SessionInfo` whose ids the record carries, or None
+  (the record then has no ids, and the call is not routed).
+- ``send`` / ``async_send``: forwards a request upstream and returns the
+  response **unread**, so that streams stream: a transport's
+  ``handle_request``, or ``lambda r: client.send(r, stream=True)``.
+
+The returned response streams the provider's bytes unchanged; the record is
+made when its body ends or when it is closed, so the caller must consume or
+close it (SDKs do). A request that is no LLM call (no provider matches) is
+sent unchanged and not recorded. Nested capture is prevented by a ContextVar
+set while forwarding (see :func:`bypass_capture`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from agentopt.exceptions import RoutingError
+from agentopt.records import Usage
+from agentopt.tracking.parsing import (
+    ParsedResponse,
+    StreamParser,
+    is_stream_request,
+    parse_body,
+    request_model,
+    with_model,
+)
+from agentopt.tracking.providers import ProviderRegistry, ProviderSpec
+from agentopt.tracking.recorder import Exchange, Recorder
+from agentopt.tracking.routing import RouteState
+from agentopt.tracking.session import SessionInfo
+from agentopt.tracking.tee import CallState, replay_headers, split_events, streams_for
+
+if TYPE_CHECKING:
+    from agentopt.tracking.cache import CachedResponse, ResponseCache
+    from agentopt.tracking.translate import Translator
+
+__all__ = ["AsyncSend", "Pipeline", "Plan", "Send", "bypass_capture", "capture_bypassed"]
+
+log = logging.getLogger("agentopt.tracking")
+
+Send = Callable[[Any], Any]  # httpx.Request -> httpx.Response (unread)
+AsyncSend = Callable[[Any], Awaitable[Any]]
+
+_bypass: ContextVar[bool] = ContextVar("agentopt_bypass_capture", default=False)
+
+
+def capture_bypassed() -> bool:
+    """True while the current context must not be captured again."""
+    return _bypass.get()
+
+
+@contextlib.contextmanager
+def bypass_capture() -> Iterator[None]:
+    """Within this block, httpx traffic is not captured (it is already being
+    recorded by another front-end, e.g. litellm's own upstream calls)."""
+    token = _bypass.set(True)
+    try:
+        yield
+    finally:
+        _bypass.reset(token)
+
+
+@dataclass(slots=True)
+class Plan:
+    """One LLM call after routing: what to send, where, and under which cache key."""
+
+    request: Any  # an httpx (or httpx-fork) Request
+    body: Any
+    exchange: Exchange
+    cache_key: str | None
+    target: ProviderSpec | None  # set when the call is translated to another provider
+    target_model: str | None
+
+
+class Pipeline:
+    """Route, cache, forward and record HTTP LLM calls."""
+
+    def __init__(
+        self,
+        registry: ProviderRegistry,
+        recorder: Recorder,
+        routes: RouteState,
+        cache: ResponseCache | None = None,
+        translator: Translator | None = None,
+    ) -> None:
+        self.registry = registry
+        self.recorder = recorder
+        self.routes = routes
+        self.cache = cache
+        self._translator = translator
+        self._open: dict[int, CallState] = {}
+        self._open_lock = threading.Lock()
+
+    # -- the two entry points -------------------------------------------------
+
+    def handle(self, request: Any, session: SessionInfo | None, send: Send) -> Any:
+        """Run one request through the pipeline (sync)."""
+        if _bypass.get():
+            return send(request)
+        lib = _lib_of(request)
+        url = request.url if lib is httpx else httpx.URL(str(request.url))
+        spec = self.registry.match(request.method, url)
+        if spec is None:
+            return send(request)
+        try:
+            content = request.content
+        except lib.RequestNotRead:
+            content = request.read()
+        plan = self._safe_plan(request, url, content, spec, session, lib)
+        if plan is None:
+            return send(request)
+        hit = self._replay(plan, lib)
+        if hit is not None:
+            return hit
+        state = self._state(plan)
+        token = _bypass.set(True)
+        try:
+            target = plan.target
+            response = self.translator.send(plan, lib) if target is not None else send(plan.request)
+        except BaseException as exc:
+            state.fail(exc)
+            raise
+        finally:
+            _bypass.reset(token)
+        return self._watch(response, state, streams_for(lib)[0])
+
+    async def handle_async(self, request: Any, session: SessionInfo | None, send: AsyncSend) -> Any:
+        """Run one request through the pipeline (async)."""
+        if _bypass.get():
+            return await send(request)
+        lib = _lib_of(request)
+        url = request.url if lib is httpx else httpx.URL(str(request.url))
+        spec = self.registry.match(request.method, url)
+        if spec is None:
+            return await send(request)
+        try:
+            content = request.content
+        except lib.RequestNotRead:
+            content = await request.aread()
+        plan = self._safe_plan(request, url, content, spec, session, lib)
+        if plan is None:
+            return await send(request)
+        hit = self._replay(plan, lib)
+        if hit is not None:
+            return hit
+        state = self._state(plan)
+        token = _bypass.set(True)
+        try:
+            if plan.target is not None:
+                response = await self.translator.asend(plan, lib)
+            else:
+                response = await send(plan.request)
+        except BaseException as exc:
+            state.fail(exc)
+            raise
+        finally:
+            _bypass.reset(token)
+        return self._watch(response, state, streams_for(lib)[1])
+
+    # -- stages ---------------------------------------------------------------
+
+    @property
+    def translator(self) -> Translator:
+        if self._translator is None:
+            from agentopt.tracking.translate import Translator
+
+            self._translator = Translator()
+        return self._translator
+
+    def _safe_plan(
+        self,
+        request: Any,
+        url: httpx.URL,
+        content: bytes,
+        spec: ProviderSpec,
+        session: SessionInfo | None,
+        lib: ModuleType,
+    ) -> Plan | None:
+        """:meth:`plan`, except that a tracker bug never breaks the caller's call:
+        the request then goes out untracked (routing errors still reach the caller)."""
+        try:
+            return self.plan(request, url, content, spec, session, lib)
+        except RoutingError:
+            raise
+        except Exception:
+            log.exception("agentopt: could not plan a call to %s; sent untracked", url)
+            return None
+
+    def plan(
+        self,
+        request: Any,
+        url: httpx.URL,
+        content: bytes,
+        spec: ProviderSpec,
+        session: SessionInfo | None,
+        lib: ModuleType = httpx,
+    ) -> Plan:
+        """Route the call and compute its cache key. ``url`` is ``request.url``
+        as an ``httpx.URL``; ``lib`` is the request's httpx flavour."""
+        body: Any
+        try:
+            body = json.loads(content) if content else None
+        except ValueError:
+            body = None
+        wire = spec.wire
+        requested = request_model(wire, url, body)
+        stream = is_stream_request(wire, url, body)
+        model = requested
+        provider = spec.name
+        target: ProviderSpec | None = None
+        target_model: str | None = None
+        choice = self.routes.route(session, requested, body, spec.name)
+        if choice and choice != requested:
+            target, name = self.resolve_target(choice, spec)
+            if target is None:
+                if isinstance(body, dict) or wire == "gemini":
+                    url, body = with_model(wire, url, body if isinstance(body, dict) else {}, name)
+                    request = _rebuilt(request, url, body, lib)
+                    model = name
+            else:
+                model, target_model, provider = name, name, target.name
+                url = httpx.URL(target.base_url + _ENDPOINT_PATHS.get(target.wire, ""))
+        key = None
+        if self.cache is not None and isinstance(body, dict):
+            from agentopt.tracking.cache import namespace_for
+
+            endpoint = (
+                f"{target.name}:{target_model}"
+                if target is not None
+                else f"{url.scheme}://{url.netloc.decode()}{url.path}"
+            )
+            try:
+                key = self.cache.key(endpoint, body, namespace_for(request.headers, url))
+            except Exception:
+                log.exception("agentopt: could not compute a cache key")
+        ex = Exchange(
+            provider=provider,
+            wire=wire,
+            url=str(url),
+            request_body=body if body is not None else _text(content),
+            requested_model=requested,
+            model=model,
+            stream=stream,
+            session=session,
+        )
+        return Plan(request, body, ex, key, target, target_model)
+
+    def resolve_target(self, choice: str, spec: ProviderSpec) -> tuple[ProviderSpec | None, str]:
+        """Where a routed model lives. ``"name/model"``, where ``name`` is a
+        registered provider at another endpoint or with another wire format than
+        the caller's, sends the call there (translated through litellm); any
+        other answer is a model of the caller's own provider."""
+        prefix, sep, rest = choice.partition("/")
+        if sep and rest:
+            other = self.registry.by_name(prefix)
+            if other is not None:
+                same = other.wire == spec.wire and (
+                    other.name == spec.name or other.base_url == spec.base_url
+                )
+                return (None, rest) if same else (other, rest)
+        return None, choice
+
+    def _state(self, plan: Plan) -> CallState:
+        state = CallState(
+            plan.exchange,
+            self.recorder,
+            cache=self.cache if plan.cache_key is not None else None,
+            cache_key=plan.cache_key,
+            on_done=self._done,
+        )
+        with self._open_lock:
+            self._open[id(state)] = state
+        return state
+
+    def _done(self, state: CallState) -> None:
+        with self._open_lock:
+            self._open.pop(id(state), None)
+
+    def _watch(self, response: Any, state: CallState, tee: type[Any]) -> Any:
+        state.begin(response)
+        if hasattr(response, "_content"):  # already read (mock transports, translations)
+            state.whole(response.content)
+            state.finish(complete=True)
+            return response
+        response.stream = tee(response.stream, state)
+        return response
+
+    def _replay(self, plan: Plan, lib: ModuleType = httpx) -> Any:
+        """The cached response for ``plan`` (and its record), or None on a miss."""
+        if self.cache is None or plan.cache_key is None:
+            return None
+        try:
+            hit = self.cache.get(plan.cache_key)
+        except Exception:
+            log.exception("agentopt: could not read the response cache")
+            return None
+        if hit is None or (plan.exchange.stream and not hit.streamed):
+            return None  # a whole body cannot be replayed as a stream: miss, then stored
+        parsed = self._parse_hit(plan.exchange, hit)
+        if hit.streamed and not plan.exchange.stream:
+            # A stored stream answers a non-streamed request with its assembled body.
+            if parsed.error is not None or not isinstance(parsed.body, dict):
+                return None
+            body = json.dumps(parsed.body).encode()
+            self._record_hit(plan.exchange, hit, parsed, stream=False)
+            headers = [
+                (k, v) for k, v in replay_headers(hit.headers) if k.lower() != "content-type"
+            ]
+            headers.append(("content-type", "application/json"))
+            return lib.Response(hit.status_code, headers=headers, content=body)
+        self._record_hit(plan.exchange, hit, parsed, stream=hit.streamed)
+        headers = replay_headers(hit.headers)
+        if hit.streamed:
+            replay = streams_for(lib)[2]
+            return lib.Response(
+                hit.status_code, headers=headers, stream=replay(split_events(hit.body))
+            )
+        return lib.Response(hit.status_code, headers=headers, content=hit.body)
+
+    @staticmethod
+    def _parse_hit(ex: Exchange, hit: CachedResponse) -> ParsedResponse:
+        if hit.streamed:
+            parser = StreamParser(ex.wire)  # type: ignore[arg-type]
+            parser.feed(hit.body)
+            return parser.finish(complete=True)
+        return parse_body(ex.wire, hit.status_code, hit.body)  # type: ignore[arg-type]
+
+    def _record_hit(
+        self, ex: Exchange, hit: CachedResponse, parsed: ParsedResponse, *, stream: bool
+    ) -> None:
+        self.recorder.record(
+            ex,
+            status_code=hit.status_code,
+            model=hit.model or parsed.model,
+            usage=parsed.usage if parsed.usage is not None else Usage(),
+            response_body=parsed.body,
+            latency_seconds=hit.latency_seconds,
+            ttft_seconds=hit.ttft_seconds if stream else None,
+            cached=True,
+            error=parsed.error,
+        )
+
+    def finish_open(self) -> int:
+        """Record every call still streaming as abandoned (used by ``stop()``)."""
+        with self._open_lock:
+            states = list(self._open.values())
+        for s in states:
+            s.finish(complete=False)
+        return len(states)
+
+
+# The endpoint a translated call reaches, under the target's base URL (for records).
+_ENDPOINT_PATHS = {"openai": "/chat/completions", "anthropic": "/v1/messages"}
+
+
+def _lib_of(obj: object) -> ModuleType:
+    """The httpx flavour an object comes from (``httpx``, or a fork like ``httpx2``)."""
+    name = type(obj).__module__.partition(".")[0]
+    if name == "httpx":
+        return httpx
+    return sys.modules.get(name, httpx)
+
+
+def _rebuilt(request: Any, url: httpx.URL, body: dict[str, Any], lib: ModuleType) -> Any:
+    headers = lib.Headers(request.headers)
+    for name in ("content-length", "transfer-encoding"):
+        if name in headers:
+            del headers[name]
+    content = json.dumps(body, separators=(",", ":")).encode()
+    return lib.Request(
+        request.method, str(url), headers=headers, content=content, extensions=request.extensions
+    )
+
+
+def _text(content: bytes) -> str | None:
+    if not content:
+        return None
+    return content[:2000].decode("utf-8", "replace")

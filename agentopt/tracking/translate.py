@@ -1,0 +1,249 @@
+"""Cross-provider forwarding: send a call to another wire format through litellm.
+
+When a router sends an OpenAI-format call to an Anthropic model (or the
+reverse), the pipeline cannot pass bytes through. The :class:`Translator`
+calls litellm with the target model and converts the answer back to the
+caller's wire format, streamed or not, so the caller's SDK never notices:
+
+- OpenAI chat-completions callers: ``litellm.completion`` / ``acompletion``;
+  the answer is litellm's OpenAI-shaped response (chunks become SSE events).
+- Anthropic messages callers: the request is converted with litellm's
+  Anthropic adapter, sent with ``litellm.completion``, and the answer (or the
+  stream, as Anthropic SSE events) converted back by the same adapter.
+- Gemini callers are not translated: the caller gets a 501 naming the limit.
+
+Provider errors come back as HTTP errors in the caller's format, with the
+provider's status. litellm is imported on first translation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from agentopt.tracking.providers import OFFICIAL_BASE_URLS, ProviderSpec
+
+if TYPE_CHECKING:
+    from agentopt.tracking.pipeline import Plan
+
+__all__ = ["Translator", "litellm_target"]
+
+_SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8"}
+_JSON_HEADERS = {"content-type": "application/json"}
+# Request keys that are not model parameters (transport or SDK details).
+_DROP = frozenset({"model", "stream", "stream_options"})
+
+
+def litellm_target(spec: ProviderSpec, model: str) -> tuple[str, str | None]:
+    """litellm's model string and api_base for ``model`` at provider ``spec``."""
+    official = OFFICIAL_BASE_URLS.get(spec.wire)
+    api_base = None if spec.base_url == official else spec.base_url
+    return f"{spec.wire}/{model}", api_base
+
+
+def _api_key(spec: ProviderSpec) -> str | None:
+    """``<NAME>_API_KEY`` for a registered provider, if the environment has it."""
+    return os.environ.get(f"{spec.name.upper().replace('-', '_')}_API_KEY")
+
+
+def _litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+def _error(plan: Plan, exc: BaseException, lib: ModuleType = httpx) -> Any:
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int) or status < 400:
+        status = 502
+    message = f"agentopt translation to {plan.exchange.provider}/{plan.target_model} failed: {exc}"
+    if plan.exchange.wire == "anthropic":
+        body: dict[str, Any] = {"type": "error", "error": {"type": "api_error", "message": message}}
+    else:
+        body = {"error": {"message": message, "type": "api_error", "code": status}}
+    return lib.Response(status, headers=_JSON_HEADERS, content=json.dumps(body).encode())
+
+
+def _sse_openai(chunks: Iterator[Any]) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield b"data: " + chunk.model_dump_json(exclude_none=True).encode() + b"\n\n"
+    yield b"data: [DONE]\n\n"
+
+
+async def _asse_openai(chunks: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        yield b"data: " + chunk.model_dump_json(exclude_none=True).encode() + b"\n\n"
+    yield b"data: [DONE]\n\n"
+
+
+class _IterStream(httpx.SyncByteStream):
+    def __init__(self, it: Iterator[bytes]) -> None:
+        self._it = it
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._it
+
+    def close(self) -> None:
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
+
+
+class _AsyncIterStream(httpx.AsyncByteStream):
+    def __init__(self, it: AsyncIterator[bytes]) -> None:
+        self._it = it
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._it:
+            yield chunk
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._it, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _flavour(cls: type[Any], base: type[Any]) -> type[Any]:
+    """``cls`` made an instance of ``base`` too (for httpx forks' isinstance checks)."""
+    if issubclass(cls, base):
+        return cls
+    return type(cls.__name__, (cls, base), {})
+
+
+def _json_body(result: Any) -> bytes:
+    if isinstance(result, dict):
+        return json.dumps(result).encode()
+    dump = getattr(result, "model_dump_json", None)
+    if dump is not None:
+        return dump().encode()
+    return json.dumps(dict(result)).encode()
+
+
+class Translator:
+    """Forward a routed call to another provider through litellm."""
+
+    def _kwargs(self, plan: Plan) -> tuple[str, dict[str, Any]]:
+        assert plan.target is not None and plan.target_model is not None
+        model, api_base = litellm_target(plan.target, plan.target_model)
+        body = plan.body if isinstance(plan.body, dict) else {}
+        kw = {k: v for k, v in body.items() if k not in _DROP}
+        if api_base is not None:
+            kw["api_base"] = api_base
+        key = _api_key(plan.target)
+        if key is not None:
+            kw["api_key"] = key
+        if plan.exchange.stream:
+            kw["stream"] = True
+        return model, kw
+
+    def _unsupported(self, plan: Plan) -> Exception | None:
+        if plan.exchange.wire in ("openai", "anthropic") and "/responses" not in plan.exchange.url:
+            return None
+        return NotImplementedError(
+            f"cross-provider routing from the {plan.exchange.wire} wire "
+            f"({plan.exchange.url}) is not supported; route within the provider"
+        )
+
+    def _request(self, plan: Plan) -> tuple[str, dict[str, Any], dict[str, str] | None]:
+        """litellm's model, ``completion`` kwargs and (Anthropic callers) the tool-name map."""
+        model, kw = self._kwargs(plan)
+        mapping: dict[str, str] | None = None
+        if plan.exchange.wire == "anthropic":
+            body = {k: v for k, v in (plan.body or {}).items() if k not in _DROP - {"model"}}
+            req, mapping = _adapter().translate_anthropic_to_openai(body)
+            transport: dict[str, Any] = {
+                k: kw[k] for k in ("api_base", "api_key", "stream") if k in kw
+            }
+            kw = {**{k: v for k, v in dict(req).items() if k != "model"}, **transport}
+        if plan.exchange.stream:
+            kw["stream_options"] = {"include_usage": True}
+        kw["drop_params"] = True
+        return model, kw, mapping
+
+    def _whole(
+        self, plan: Plan, result: Any, mapping: dict[str, str] | None, lib: ModuleType
+    ) -> Any:
+        if plan.exchange.wire == "anthropic":
+            answer = _adapter().translate_openai_response_to_anthropic(result, mapping)
+            content = json.dumps(answer, default=_jsonable).encode()
+        else:
+            content = _json_body(result)
+        return lib.Response(200, headers=_JSON_HEADERS, content=content)
+
+    def send(self, plan: Plan, lib: ModuleType = httpx) -> Any:
+        """The translated answer, in the caller's wire format (sync)."""
+        from agentopt.tracking.litellm_capture import calling_litellm
+
+        bad = self._unsupported(plan)
+        if bad is not None:
+            return _error(plan, bad, lib)
+        try:
+            model, kw, mapping = self._request(plan)
+            with calling_litellm():
+                result = _litellm().completion(model=model, **kw)
+        except Exception as exc:
+            return _error(plan, exc, lib)
+        if not plan.exchange.stream:
+            return self._whole(plan, result, mapping, lib)
+        if plan.exchange.wire == "anthropic":
+            chunks = _anthropic_stream(result, plan, mapping).anthropic_sse_wrapper()
+        else:
+            chunks = _sse_openai(result)
+        return lib.Response(
+            200, headers=_SSE_HEADERS, stream=_flavour(_IterStream, lib.SyncByteStream)(chunks)
+        )
+
+    async def asend(self, plan: Plan, lib: ModuleType = httpx) -> Any:
+        """The translated answer, in the caller's wire format (async)."""
+        from agentopt.tracking.litellm_capture import calling_litellm
+
+        bad = self._unsupported(plan)
+        if bad is not None:
+            return _error(plan, bad, lib)
+        try:
+            model, kw, mapping = self._request(plan)
+            with calling_litellm():
+                result = await _litellm().acompletion(model=model, **kw)
+        except Exception as exc:
+            return _error(plan, exc, lib)
+        if not plan.exchange.stream:
+            return self._whole(plan, result, mapping, lib)
+        if plan.exchange.wire == "anthropic":
+            achunks = _anthropic_stream(result, plan, mapping).async_anthropic_sse_wrapper()
+        else:
+            achunks = _asse_openai(result)
+        return lib.Response(
+            200,
+            headers=_SSE_HEADERS,
+            stream=_flavour(_AsyncIterStream, lib.AsyncByteStream)(achunks),
+        )
+
+
+def _adapter() -> Any:
+    from litellm.llms.anthropic.pass_through.adapters.transformation import (
+        LiteLLMAnthropicMessagesAdapter,
+    )
+
+    return LiteLLMAnthropicMessagesAdapter()
+
+
+def _anthropic_stream(result: Any, plan: Plan, mapping: dict[str, str] | None) -> Any:
+    from litellm.llms.anthropic.pass_through.adapters.streaming_iterator import (
+        AnthropicStreamWrapper,
+    )
+
+    return AnthropicStreamWrapper(
+        completion_stream=result, model=plan.target_model or "", tool_name_mapping=mapping
+    )
+
+
+def _jsonable(obj: Any) -> Any:
+    dump = getattr(obj, "model_dump", None)
+    return dump(mode="json") if dump is not None else str(obj)
