@@ -14,9 +14,9 @@ opened inside the thread; async agents run as asyncio tasks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import inspect
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +28,8 @@ from agentopt.exceptions import EvaluationError
 from agentopt.pricing import PriceBook, default_price_book
 from agentopt.records import PARSE_FAILED, CallRecord, Observation
 from agentopt.selectors.guard import BudgetGuard
+
+_log = logging.getLogger("agentopt.selectors")
 
 __all__ = [
     "EvalOutcome",
@@ -368,8 +370,12 @@ class LiveEvaluator:
         feedback = getattr(self.tracker, "feedback", None)
         if feedback is None:
             return
-        with contextlib.suppress(Exception):
-            feedback(data_id=data_id, score=score)
+        try:
+            feedback(data_id=data_id, score=score, combo_id=combo_id)
+        except Exception as exc:  # the observation is kept; the router misses one reward
+            _log.warning(
+                "router feedback failed for data_id=%s, combo=%s: %r", data_id, combo_id, exc
+            )
 
 
 async def _await(aw: Any) -> Any:

@@ -337,13 +337,15 @@ class LLMTracker:
 
     # -- routing feedback ------------------------------------------------------------------
 
-    def feedback(self, *, data_id: Id, score: float) -> Feedback:
+    def feedback(self, *, data_id: Id, score: float, combo_id: Id = None) -> Feedback:
         """Give ``score`` as the reward of ``data_id``'s calls to the router(s)
-        that routed them (the tracker's router if none did). Returns the Feedback."""
+        that routed them (the tracker's router if none did). ``combo_id``
+        narrows the credited calls to one combination's run of that datapoint
+        (a selection evaluates several on the same datapoint). Returns the Feedback."""
         if data_id is None:
             raise ConfigError("LLMTracker.feedback(): data_id is required")
         key = str(data_id)
-        recs = self.get_records(data_id=key)
+        recs = self.get_records(data_id=key, combo_id=combo_id)
         models = tuple(r.model or r.requested_model or "?" for r in recs)
         combo = None
         if recs and all(r.agent_id is not None for r in recs):
