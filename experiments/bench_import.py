@@ -39,7 +39,9 @@ def main() -> None:
     ours = _time_import("import agentopt", args.runs)
     litellm = _time_import("import litellm", max(3, args.runs // 3))
     print(f"python -c 'pass'              median {statistics.median(baseline):.3f} s")
-    print(f"python -c 'import agentopt'   median {statistics.median(ours):.3f} s  (target ≤ 0.25 s)")
+    print(
+        f"python -c 'import agentopt'   median {statistics.median(ours):.3f} s  (target ≤ 0.25 s)"
+    )
     print(f"python -c 'import litellm'    median {statistics.median(litellm):.3f} s")
     print(f"litellm imported by agentopt: {check.stdout.strip()}")
 
