@@ -2,7 +2,9 @@
 
 Definitions (those of the published numbers, ``data/agentopt-bench/README.md``):
 
-- seed k shuffles the datapoint order (``Problem.create(seed=k)``);
+- seed k shuffles the datapoint order (``Problem.create(seed=k)``, the stdlib
+  ``random.Random(k).shuffle`` of the published harness), k = base_seed … base_seed
+  + seeds − 1 (``--base-seed``, default 0; the published runs used 42);
 - the ground truth is the best mean score over present cells (``--missing skip``)
   or over all cells with missing ones scored 0 (``--missing zero``);
 - ``found_best``: share of seeds whose pick's mean equals the best mean (an exact
@@ -65,6 +67,7 @@ def run_method(
     missing: str = "skip",
     epsilon: float = 0.01,
     data: ReplayData | None = None,
+    base_seed: int = 0,
 ) -> dict[str, Any]:
     """One result row: ``method`` on ``table`` over ``seeds`` shuffles, plus
     ``cpu_seconds`` (time spent, strategy and lookups) and ``picks`` (per seed)."""
@@ -78,13 +81,13 @@ def run_method(
     evals = np.zeros(seeds)
     cost = np.zeros(seeds)
     t0 = time.process_time()
-    for k in range(seeds):
+    for k in range(base_seed, base_seed + seeds):
         problem = Problem.create(table.n_arms, table.n_datapoints, seed=k)
         strategy = get_strategy(method) if isinstance(method, str) else _fresh(method)
         state = run_replay(strategy, data, problem, track_stats=False)
         picks.append(int(state.best if state.best is not None else 0))
-        evals[k] = state.evaluations
-        cost[k] = state.spent_usd
+        evals[k - base_seed] = state.evaluations
+        cost[k - base_seed] = state.spent_usd
     cpu = time.process_time() - t0
     pick_means = np.nan_to_num(means[picks], nan=-np.inf)
     name = method if isinstance(method, str) else getattr(method, "name", type(method).__name__)
@@ -118,6 +121,7 @@ def run_benchmark(
     epsilon: float = 0.01,
     *,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    base_seed: int = 0,
 ) -> list[dict[str, Any]]:
     """Every method on every table; rows carry exactly :data:`RESULT_KEYS`."""
     rows: list[dict[str, Any]] = []
@@ -125,7 +129,13 @@ def run_benchmark(
         data = ReplayData.from_table(table, missing)
         for method in methods:
             full = run_method(
-                table, method, seeds=seeds, missing=missing, epsilon=epsilon, data=data
+                table,
+                method,
+                seeds=seeds,
+                missing=missing,
+                epsilon=epsilon,
+                data=data,
+                base_seed=base_seed,
             )
             if on_row is not None:
                 on_row(full)
@@ -148,7 +158,10 @@ def _print_table(name: str, rows: list[dict[str, Any]], epsilon: float) -> None:
         "savings",
         "cpu s",
     ):
-        t.add_column(col, justify="left" if col == "method" else "right")
+        if col == "method":
+            t.add_column(col, no_wrap=True, min_width=max([6, *(len(r["method"]) for r in rows)]))
+        else:
+            t.add_column(col, justify="right")
     for r in rows:
         t.add_row(
             r["method"],
@@ -160,7 +173,10 @@ def _print_table(name: str, rows: list[dict[str, Any]], epsilon: float) -> None:
             f"{100 * r['savings']:.1f}%",
             f"{r['cpu_seconds']:.2f}",
         )
-    Console().print(t)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)
+    console.print(t)
 
 
 def cli_main(args: argparse.Namespace) -> int:
@@ -175,7 +191,13 @@ def cli_main(args: argparse.Namespace) -> int:
     for table in tables:
         full_rows: list[dict[str, Any]] = []
         run_benchmark(
-            [table], methods, args.seeds, args.missing, args.epsilon, on_row=full_rows.append
+            [table],
+            methods,
+            args.seeds,
+            args.missing,
+            args.epsilon,
+            on_row=full_rows.append,
+            base_seed=getattr(args, "base_seed", 0),
         )
         _print_table(table.name, full_rows, args.epsilon)
         out.extend({k: r[k] for k in RESULT_KEYS} for r in full_rows)

@@ -27,7 +27,7 @@ class FakeTracker:
 
     def __init__(self) -> None:
         self.recs: list[CallRecord] = []
-        self.feedbacks: list[tuple[str, float]] = []
+        self.feedbacks: list[tuple[str, float, str | None]] = []
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -58,8 +58,8 @@ class FakeTracker:
         with self._lock:
             return [r for r in self.recs if r.data_id == data_id and r.combo_id == combo_id]
 
-    def feedback(self, *, data_id: str, score: float) -> None:
-        self.feedbacks.append((data_id, score))
+    def feedback(self, *, data_id: str, score: float, combo_id: str | None = None) -> None:
+        self.feedbacks.append((data_id, score, combo_id))
 
 
 def _evaluator(agent: Any, eval_fn: Any, tracker: FakeTracker, **kw: Any) -> LiveEvaluator:
@@ -167,6 +167,8 @@ async def test_each_evaluation_is_priced_from_its_own_session(agent_cls: type[Sy
         assert o.error is None
     assert len(tracker.recs) == 12 and ev.agent_calls == 12
     assert len(tracker.feedbacks) == 12  # the score went to tracker.feedback
+    # ... credited to that combination's run of the datapoint only
+    assert {c for _, _, c in tracker.feedbacks} == {"solver=a", "solver=b"}
 
 
 async def test_agent_and_eval_fn_failures_score_failure_score_and_keep_the_error() -> None:

@@ -235,3 +235,36 @@ def test_strategy_instance_is_reusable_and_seeded() -> None:
     a = run_replay(s, data, Problem.create(3, 100, seed=2))
     b = run_replay(s, data, Problem.create(3, 100, seed=2))
     assert (a.best, a.evaluations) == (b.best, b.evaluations)
+
+
+def test_auto_lists_cheaper_arms_first_in_a_batch() -> None:
+    s = AutoStrategy()
+    s.start(Problem.create(3, 100, seed=0, arm_costs_hint=[0.03, 0.001, 0.01]))
+    pairs = s.ask()
+    arms_in_order = list(dict.fromkeys(a for a, _ in pairs))
+    assert arms_in_order == [1, 2, 0]
+    assert len(pairs) == 3 * 10  # first checkpoint: 10 % of the data, paired
+
+
+def test_unknown_options_and_bad_confidence_are_config_errors() -> None:
+    from agentopt.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown option"):
+        get_strategy("auto", confidense=0.9)
+    with pytest.raises(ConfigError):
+        get_strategy("lucb", confidence=1.5)
+    with pytest.raises(ConfigError, match="unknown selection method"):
+        get_strategy("best_ever")
+
+
+def test_exhausted_arms_are_compared_on_their_own_means_under_skip() -> None:
+    """A scores 1 on 9 of 10 datapoints and 0 on the last, which B is missing; B
+    scores 8.5 over its 9 cells. On the shared cells A looks better (1.0 vs 0.944),
+    but the truth under *skip* is each arm's own mean: B (0.944) beats A (0.9)."""
+    score = np.vstack([np.r_[np.ones(9), 0.0], np.r_[np.ones(8), 0.5, np.nan]])
+    present = ~np.isnan(score)
+    data = ReplayData(score, np.full((2, 10), 0.001), np.ones((2, 10)), present, "skip")
+    for method in ("auto", "brute_force", "successive_elimination", "lucb"):
+        strategy, state = run(method, data)
+        assert state.best == 1, method
+        assert 1 not in strategy.eliminated(), method

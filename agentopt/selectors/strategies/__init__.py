@@ -1,20 +1,16 @@
 """Selection strategies, one module per method (each also found by name in the registry).
 
-Issue 5 names each method as a ``…Selector`` class with ModelSelector's constructor;
-those live in :mod:`agentopt.selectors`. The strategies here are their cores:
+Issue 5 names each method as a ``…Selector`` class with ModelSelector's constructor
+(built in :mod:`agentopt.selectors`); the strategies here are their cores:
 
-==========================  ===============================  ===========================
-name                        strategy                         selector
-==========================  ===============================  ===========================
-``auto``                    :class:`AutoStrategy`            ``AutoSelector``
-``brute_force``             :class:`BruteForceStrategy`      ``BruteForceSelector``
-``successive_elimination``  :class:`SuccessiveEliminationStrategy`  ``SuccessiveEliminationSelector``
-``lucb``                    :class:`LUCBStrategy`            ``LUCBSelector``
-``top_two_thompson``        :class:`TopTwoThompsonStrategy`  ``TopTwoThompsonSelector``
-``successive_halving``      :class:`SuccessiveHalvingStrategy`  ``SuccessiveHalvingSelector``
-``random_search``           :class:`RandomSearchStrategy`    ``RandomSearchSelector``
-``agentopt_arm_elimination``  :class:`AgentOptArmEliminationStrategy`  ``AgentOptArmEliminationSelector``
-==========================  ===============================  ===========================
+- ``auto`` → :class:`AutoStrategy` (``AutoSelector``)
+- ``brute_force`` → :class:`BruteForceStrategy` (``BruteForceSelector``)
+- ``successive_elimination`` → :class:`SuccessiveEliminationStrategy`
+- ``lucb`` → :class:`LUCBStrategy` (``LUCBSelector``)
+- ``top_two_thompson`` → :class:`TopTwoThompsonStrategy`
+- ``successive_halving`` → :class:`SuccessiveHalvingStrategy`
+- ``random_search`` → :class:`RandomSearchStrategy`
+- ``agentopt_arm_elimination`` → :class:`AgentOptArmEliminationStrategy`
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ class LUCBStrategy(Strategy):
 
     ``initial``: datapoints every arm sees first (default 2 % of N, at least 3).
     ``challengers``: how many challengers are sampled per step (1 = classic LUCB;
-    more makes bigger batches for parallel evaluation). ``step``: datapoints each
+    default ``ceil(K / 20)``: bigger batches for parallel evaluation). ``step``: datapoints each
     sampled arm advances per step (default 2 % of N, at least 1).
     """
 
@@ -36,14 +36,14 @@ class LUCBStrategy(Strategy):
         self,
         *,
         initial: int | None = None,
-        challengers: int = 1,
+        challengers: int | None = None,
         step: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if initial is not None and initial < 1:
             raise ConfigError("lucb: initial must be ≥ 1")
-        if challengers < 1:
+        if challengers is not None and challengers < 1:
             raise ConfigError("lucb: challengers must be ≥ 1")
         if step is not None and step < 1:
             raise ConfigError("lucb: step must be ≥ 1")
@@ -58,6 +58,7 @@ class LUCBStrategy(Strategy):
         self._z = float(z_value(self._delta))
         self._init_done = False
         self._step = self.step or max(1, math.ceil(0.02 * n))
+        self._challengers = self.challengers or max(1, math.ceil(self.problem.n_arms / 20))
 
     def intervals(self) -> tuple[np.ndarray, np.ndarray]:
         st = self.stats
@@ -91,7 +92,7 @@ class LUCBStrategy(Strategy):
             self._finished = True
             return []
         n = self.problem.n_datapoints
-        want = [h, *[int(j) for j in order[: self.challengers] if ucb[j] > -np.inf]]
+        want = [h, *[int(j) for j in order[: self._challengers] if ucb[j] > -np.inf]]
         pairs: list[Pair] = []
         for a in want:
             if self.pos[a] < n:

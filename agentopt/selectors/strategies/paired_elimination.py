@@ -138,8 +138,9 @@ class PairedEliminationStrategy(Strategy):
     # ------------------------------------------------------------------ the test
     def paired_matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(alive arms, D, R): ``D[a, c]`` is the mean of ``value_a − value_c`` over
-        the datapoints both alive arms a and c have seen, ``R[a, c]`` the radius of
-        its one-sided bound (0 when both arms saw everything, inf when no overlap)."""
+        the datapoints both alive arms a and c have seen (the difference of their
+        exact means once both saw everything), ``R[a, c]`` the radius of its
+        one-sided bound (0 when both arms saw everything, inf when no overlap)."""
         alive = np.asarray(self.alive(), dtype=np.int64)
         n_dp = self.problem.n_datapoints
         upto = int(self.pos[alive].max()) if alive.size else 0
@@ -169,9 +170,14 @@ class PairedEliminationStrategy(Strategy):
             r = hoeffding_serfling_radius(n, n_dp, self._delta, width=width)
         done = pos >= n_dp
         both_done = done[:, None] & done[None, :]
+        # two arms that saw everything are compared on their exact means (each over
+        # its own observed cells: a missing cell under "skip" is not part of an arm)
+        own = self.stats.mean()[alive]
+        d = np.where(both_done, own[:, None] - own[None, :], np.where(n > 0, d, 0.0))
+        d = np.nan_to_num(d, nan=0.0)
         r = np.where(both_done, 0.0, r)
         r = np.where((n > 0) | both_done, r, np.inf)
-        return alive, np.where(n > 0, d, 0.0), r
+        return alive, d, r
 
     def _check(self) -> None:
         obj = self.problem.objective

@@ -24,17 +24,23 @@ __all__ = ["TopTwoThompsonStrategy"]
 
 
 class TopTwoThompsonStrategy(Strategy):
-    """Top-two Thompson sampling; ``batch`` draws per ask (for parallel evaluation)."""
+    """Top-two Thompson sampling; ``batch`` draws per ask (default ``max(16, K/2)``,
+    for parallel evaluation)."""
 
     name: ClassVar[str] = "top_two_thompson"
 
     def __init__(
-        self, *, beta: float = 0.5, batch: int = 16, initial: int | None = None, **kwargs: Any
+        self,
+        *,
+        beta: float = 0.5,
+        batch: int | None = None,
+        initial: int | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if not (0.0 < beta < 1.0):
             raise ConfigError("top_two_thompson: beta must be in (0, 1)")
-        if batch < 1 or (initial is not None and initial < 1):
+        if (batch is not None and batch < 1) or (initial is not None and initial < 1):
             raise ConfigError("top_two_thompson: batch and initial must be ≥ 1")
         self.beta = beta
         self.batch = batch
@@ -46,6 +52,7 @@ class TopTwoThompsonStrategy(Strategy):
         self._delta = (1.0 - self.confidence_) / (self.problem.n_arms * n)
         self._z = float(z_value(self._delta))
         self._init_done = False
+        self._batch = self.batch or max(16, math.ceil(self.problem.n_arms / 2))
 
     def intervals(self) -> tuple[np.ndarray, np.ndarray]:
         st = self.stats
@@ -93,7 +100,7 @@ class TopTwoThompsonStrategy(Strategy):
             self._finished = True
             return []
         mean, sd = self._posterior()
-        b, k = self.batch, mean.shape[0]
+        b, k = self._batch, mean.shape[0]
         theta = mean + sd * self.rng.standard_normal((b, k))
         lead = np.argmax(theta, axis=1)
         # the challenger: the winner of a fresh draw among the other arms
@@ -104,10 +111,10 @@ class TopTwoThompsonStrategy(Strategy):
         arms = np.where(take_lead, lead, challenger)
         # an exact arm needs no more data: sample the most uncertain open arm instead
         fallback = int(np.argmax(np.where(open_arms, hi - lo, -np.inf)))
-        chosen = [int(a) if open_arms[a] else fallback for a in arms]
+        arms = np.where(open_arms[arms], arms, fallback)
+        uniq, counts = np.unique(arms, return_counts=True)
         pairs: list[Pair] = []
-        for a in dict.fromkeys(chosen):
-            k = chosen.count(a)
+        for a, k in zip(uniq.tolist(), counts.tolist(), strict=True):
             pairs.extend(self._next_prefix_pairs([a], int(self.pos[a]) + k))
         self.round += 1
         return pairs
