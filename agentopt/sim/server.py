@@ -7,15 +7,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-import threading
 from collections import Counter
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from agentopt._serving import ThreadedServer
 from agentopt.exceptions import SimulatorError
 from agentopt.sim.app import SimApp, create_app
 from agentopt.sim.world import World
@@ -41,13 +38,29 @@ class SimServer:
         log_level: str = "warning",
     ) -> None:
         self.app: SimApp = create_app(world, seed=seed, time_scale=time_scale)
-        self.host = host
-        self.port = port
-        self.log_level = log_level
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: Any = None
-        self._error: BaseException | None = None
+        self._server = ThreadedServer(
+            self.app,
+            host=host,
+            port=port,
+            name="agentopt-sim",
+            error=SimulatorError,
+            log_level=log_level,
+            backlog=2048,
+            uvloop=True,
+            on_stop=self.app.close,  # wake hanging requests so shutdown is prompt
+        )
+
+    @property
+    def host(self) -> str:
+        return self._server.host
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def _thread(self) -> object | None:  # kept for tests that check shutdown
+        return self._server._thread
 
     # ------------------------------------------------------------------ addresses
     @property
@@ -71,10 +84,9 @@ class SimServer:
     @property
     def url(self) -> str:
         """``http://host:port`` (no trailing slash)."""
-        if self._thread is None:
+        if not self._server.started:
             raise SimulatorError("the SimServer is not started")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return self._server.url
 
     @property
     def openai_base_url(self) -> str:
@@ -87,80 +99,12 @@ class SimServer:
     # ------------------------------------------------------------------ life cycle
     def start(self, timeout: float = 10.0) -> SimServer:
         """Bind, start serving in a daemon thread, and return once it accepts connections."""
-        if self._thread is not None:
-            return self
-        try:
-            import uvicorn
-        except ImportError as exc:  # the 'server' extra
-            raise SimulatorError(
-                "the simulator needs uvicorn: pip install 'agentopt[server]'"
-            ) from exc
-
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError as exc:
-            sock.close()
-            raise SimulatorError(
-                f"cannot bind the simulator to {self.host}:{self.port}: {exc}"
-            ) from exc
-        sock.listen(2048)
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            http=_best("httptools", "h11"),
-            loop="none",
-            lifespan="off",
-            log_level=self.log_level,
-            access_log=False,
-            timeout_graceful_shutdown=2,
-            timeout_keep_alive=30,
-        )
-        self._server = uvicorn.Server(config)
-        started = threading.Event()
-
-        def run() -> None:
-            loop = _new_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
-            try:
-                task = loop.create_task(self._server.serve(sockets=[sock]))
-                loop.call_soon(_when_started, self._server, started)
-                loop.run_until_complete(task)
-            except BaseException as exc:  # reported to start() / stop()
-                self._error = exc
-            finally:
-                started.set()
-                with contextlib.suppress(Exception):
-                    loop.close()
-                sock.close()
-
-        self._thread = threading.Thread(target=run, name=f"agentopt-sim-{self.port}", daemon=True)
-        self._thread.start()
-        if not started.wait(timeout) or not self._server.started:
-            self.stop()
-            raise SimulatorError(f"the simulator did not start on port {self.port}: {self._error}")
+        self._server.start(timeout)
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving: wake hanging requests, close connections, join the thread."""
-        thread, loop = self._thread, self._loop
-        if thread is None:
-            return
-        if self._server is not None:
-            self._server.should_exit = True
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self.app.close)
-        thread.join(timeout)
-        if thread.is_alive() and self._server is not None:
-            self._server.force_exit = True
-            thread.join(timeout)
-        self._thread = None
-        self._loop = None
+        self._server.stop(timeout)
 
     def __enter__(self) -> SimServer:
         return self.start()
@@ -174,29 +118,5 @@ class SimServer:
         self.stop()
 
     def __repr__(self) -> str:
-        where = self.url if self._thread is not None else "stopped"
+        where = self._server.url if self._server.started else "stopped"
         return f"SimServer(world={self.world.name!r}, {where})"
-
-
-def _when_started(server: Any, started: threading.Event) -> None:
-    if server.started or server.should_exit:
-        started.set()
-        return
-    asyncio.get_running_loop().call_later(0.005, _when_started, server, started)
-
-
-def _best(preferred: str, fallback: str) -> str:
-    try:
-        __import__(preferred)
-        return preferred
-    except ImportError:
-        return fallback
-
-
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop
-
-        return uvloop.new_event_loop()
-    except ImportError:
-        return asyncio.new_event_loop()
