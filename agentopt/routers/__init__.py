@@ -14,9 +14,9 @@ tracker does) stays cheap: no numpy until a router is built.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from agentopt._lazy import lazy_exports
 from agentopt.routers.context import Feedback, PromptFeatures, RouteContext
 
 if TYPE_CHECKING:
@@ -69,10 +69,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agentopt.routers' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
