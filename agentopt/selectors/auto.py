@@ -1,55 +1,118 @@
 """``auto``: the default selection method.
 
-What it is: **paired, finite-population-aware successive elimination** with a
-union-bound confidence guarantee, an ε-aware stop and cost-ordered batches.
+What it is: **paired successive elimination with one anytime-valid,
+finite-population test per arm, by betting** (no union bound over arms or looks).
 
 1. *Paired.* Every alive arm is evaluated on the same prefix of the
-   seed-shuffled datapoints. At each checkpoint (10 % of the data, at least 10
-   datapoints, then ×1.5 until all of it) every pair of alive arms is compared
-   through their per-datapoint differences, whose variance is far below the sum
-   of the two arms' variances because datapoints are hard or easy for everyone.
-2. *Finite population.* The dataset is the population: the bound on a mean
-   difference shrinks by ``(N − n)/(N − 1)`` and is exact once both arms saw
-   every datapoint, so near-ties are settled by the data itself, not by luck.
-3. *Confidence across arms and rounds.* Arm j is dropped when some alive arm is
-   better with a one-sided bound at ``δ / ((K − 1)(R − 1))`` (``δ = 1 −
-   confidence``, ``K`` arms, ``R`` checkpoints, the last one exact). The best arm
-   can only be lost if one of its ``K − 1`` comparisons errs at one of the
-   ``R − 1`` inexact checkpoints, so the pick is the best with probability
-   ≥ 1 − δ (up to the normal approximation of the paired mean; the variance is
-   shrunk towards the range's maximum by one pseudo-observation, so a small
-   sample with no disagreement is not read as certainty).
-4. *ε-aware.* With ``epsilon > 0`` it stops as soon as no alive arm can beat
-   the pick by more than ε (the same paired bounds).
+   seed-shuffled datapoints (checkpoints at 5 % of the data, at least 10
+   datapoints, then ×1.1 until all of it); arms are compared through
+   per-datapoint differences, whose spread is far below the arms' own because a
+   datapoint is hard or easy for everyone.
+2. *One test per arm.* Arm b's test bets, datapoint by datapoint, that the
+   leader on the earlier datapoints (the runner-up when b leads) beats it; the
+   bets use the without-replacement centring of Waudby-Smith & Ramdas (2020),
+   which makes the dataset the population (evidence grows as it runs out), see
+   :mod:`agentopt.selectors.sequential`. b is eliminated once its wealth reaches
+   ``1/δ`` (``δ = 1 − confidence``), at whichever datapoint that happens. Arms
+   that saw every datapoint are compared on their exact means.
+3. **Guarantee** (``epsilon = 0``; score objective, or
+   ``Objective.cheapest_within``): *for any table, any number of arms and any
+   schedule, P(every best arm is eliminated) ≤ δ*, so once the data are
+   exhausted or one arm is left the pick is a best arm with probability
+   ≥ 1 − δ. The bound is exact: no normal approximation, no asymptotics.
+
+   Proof sketch. Fix a best arm b. Given the datapoints seen so far, the next
+   one is uniform over the unseen ones, so for any arm j the next difference
+   ``X = v_j − v_b`` has conditional mean ``(N·μ_jb − S)/(N − s + 1) ≤ m_s =
+   −S/(N − s + 1)`` because ``μ_jb = μ_j − μ_b ≤ 0`` (``S``: the sum of the pair's
+   differences so far). b's wealth multiplies by ``1 + λ_s (X_s − m_s)`` with
+   ``λ_s ≥ 0`` and the competitor j_s both fixed from the earlier datapoints and
+   ``1 + λ_s (X_s − m_s) > 0``; so, *whichever* competitor is named at each step,
+   the wealth is a non-negative supermartingale started at 1, and Ville's
+   inequality gives ``P(∃ s: wealth_s ≥ 1/δ) ≤ δ``. The exact comparison at the
+   end never removes a best arm, and the other arms' tests may err freely: only
+   b's test can remove b. Far arms, many close competitors and the number of
+   looks therefore cost nothing. (With ``missing="skip"`` a missing cell enters a
+   pair's differences as 0, so there the statement is about the paired means.)
+4. *ε-aware.* With ``epsilon > 0`` it also stops once no alive arm can beat the
+   pick by more than ε, by the paired normal bound of
+   :class:`PairedEliminationStrategy` (union over arms and checkpoints, up to the
+   normal approximation); δ is then split in half between the eliminations and
+   this certificate, so the pick is within ε of the best with probability ≥ 1 − δ.
 5. *Cost.* Ties go to the cheaper, then the faster arm; each batch lists the
    cheaper arms first, so a dollar budget cut mid-batch buys the most evidence.
 
-Nothing in it depends on a particular benchmark: the schedule and the bound are
-fixed by N, K and the confidence the user asked for.
+Objectives that weight cost or latency have no known range, which the bets need
+to stay positive; there ``auto`` uses the union-bound paired normal test
+(``test="union"``: one-sided bounds at ``δ / ((K − 1)(R − 1))``, up to the normal
+approximation). Nothing depends on a particular benchmark: the schedule and the
+tests are fixed by N and the confidence the user asked for.
 """
 
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
+from agentopt.exceptions import ConfigError
 from agentopt.selectors.base import Pair
+from agentopt.selectors.sequential import bet_log_wealth
 from agentopt.selectors.strategies.paired_elimination import PairedEliminationStrategy
 
 __all__ = ["AutoStrategy"]
 
+_TIE = 1e-12
+
 
 class AutoStrategy(PairedEliminationStrategy):
-    """Paired, finite-population-aware elimination (see the module docstring).
+    """Paired elimination by anytime-valid betting (see the module docstring).
 
-    Accepts the options of :class:`PairedEliminationStrategy`
-    (``initial_fraction``, ``min_initial``, ``growth``, ``bound``, ``correction``,
-    ``prior``, ``against``).
+    Options: ``test`` (``betting``, the default, or ``union``: the paired normal
+    bound at ``δ / ((K − 1)(R − 1))``, the previous default), ``cap`` (the largest
+    share of its wealth a test stakes on one datapoint), ``bet_prior`` (weight of
+    the worst-case pseudo-observation in the bets' plug-in estimates), plus those
+    of :class:`PairedEliminationStrategy` (``initial_fraction``, ``min_initial``,
+    ``growth``, ``bound``, ``correction``, ``prior``, ``against``; the last four
+    serve the ``union`` test and the ε certificate).
     """
 
     name: ClassVar[str] = "auto"
+
+    def __init__(
+        self,
+        *,
+        test: str = "betting",
+        cap: float = 0.6,
+        bet_prior: float = 1.0,
+        initial_fraction: float = 0.05,
+        growth: float = 1.1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(initial_fraction=initial_fraction, growth=growth, **kwargs)
+        if test not in ("betting", "union"):
+            raise ConfigError(f"{self.name}: test must be 'betting' or 'union'")
+        if not (0.0 < cap < 1.0):
+            raise ConfigError(f"{self.name}: cap must be in (0, 1)")
+        if not bet_prior > 0:
+            raise ConfigError(f"{self.name}: bet_prior must be > 0")
+        self.test = test
+        self.cap = cap
+        self.bet_prior = bet_prior
+
+    def _on_start(self) -> None:
+        super()._on_start()
+        delta = 1.0 - self.confidence_
+        eps = self.epsilon_ > 0
+        # the betting test needs bounded differences: the score objective (or within)
+        self._betting = self.test == "betting" and self.problem.objective.is_score_only
+        if self._betting and eps:
+            # half of δ for the eliminations, half for the ε certificate (union bound)
+            self._delta = delta / 2.0 / self._tests
+        self._threshold = math.log((2.0 if eps else 1.0) / delta)
+        self._wealth = np.zeros(self.problem.n_arms)  # log-wealth of each arm's test
+        self._steps = 0  # datapoints of the order already fed to the tests
 
     def ask(self) -> list[Pair]:
         pairs = super().ask()
@@ -61,3 +124,52 @@ class AutoStrategy(PairedEliminationStrategy):
             key = np.nan_to_num(cost, nan=math.inf)
             pairs.sort(key=lambda p: (key[p[0]], p[0]))
         return pairs
+
+    def _check(self) -> None:
+        if not self._betting:
+            super()._check()
+            return
+        obj = self.problem.objective
+        if obj.has_constraints:
+            ok = obj.feasible(self.stats.mean_cost(), self.stats.mean_latency())
+            for i in self.alive():
+                if not ok[i] and self.stats.n[i] > 0 and len(self.alive()) > 1:
+                    self._eliminate(i)
+        margin = obj.within or 0.0
+        n_dp = self.problem.n_datapoints
+        alive = np.asarray(self.alive(), dtype=np.int64)
+        common = int(self.pos[alive].min()) if alive.size else 0  # the shared prefix
+        if alive.size > 1 and common > self._steps:
+            v = self.stats.values[np.ix_(alive, self.problem.order[:common])]
+            mask = ~np.isnan(v)
+            gained = bet_log_wealth(
+                np.where(mask, v, 0.0),
+                mask,
+                self._steps,
+                common,
+                n_dp,
+                width=obj.value_range(),
+                margin=margin,
+                cap=self.cap,
+                prior=self.bet_prior,
+            )
+            path = self._wealth[alive][:, None] + gained
+            self._wealth[alive] = path[:, -1]
+            self._steps = common
+            crossed = (path >= self._threshold).any(axis=1)  # Ville: any step counts
+            if crossed.all():  # never empty the field: keep the pick among them
+                crossed[alive == self.best()] = False
+            for j in alive[crossed]:
+                self._eliminate(int(j))
+        # arms that saw every datapoint are known exactly: compare their own means
+        alive = np.asarray(self.alive(), dtype=np.int64)
+        done = alive[self.pos[alive] >= n_dp]
+        if done.size > 1:
+            mean = self.stats.mean()
+            top = float(np.nanmax(mean[done]))
+            for j in done:
+                if mean[j] < top - margin - _TIE:
+                    self._eliminate(int(j))
+        self._gap = self.gap_bound()
+        if len(self.alive()) <= 1 or (self.epsilon_ > 0 and self._gap <= self.epsilon_):
+            self._finished = True

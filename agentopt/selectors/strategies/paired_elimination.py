@@ -1,4 +1,5 @@
-"""Paired, finite-population-aware elimination: the engine behind ``auto``.
+"""Paired, finite-population-aware elimination with a union bound (``auto``'s schedule,
+its ``test="union"`` variant and its ε certificate).
 
 All alive arms are evaluated on the same prefix of the shuffled order; at fixed
 checkpoints ``n_1 < n_2 < … < n_R = N`` every alive arm j is compared with the
