@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo lint typecheck pytest install bench clean
+.PHONY: test demo lint typecheck pytest install bench notebooks clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: lint typecheck pytest
 
 demo: $(STAMP)
 	$(VENV)/bin/agentopt demo
+
+# the notebooks at small settings, checked (the suite runs them too); full settings: notebooks/run.py
+notebooks: $(STAMP)
+	$(PY) -m pytest -q tests/notebooks
 
 bench: $(STAMP)
 	$(PY) experiments/bench_import.py

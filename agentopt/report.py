@@ -1,0 +1,434 @@
+"""``agentopt report PATH``: summarise recorded calls or a selection's observations.
+
+PATH is recognised by its content, not its name:
+
+- a records JSONL (``LLMTracker.export_jsonl``) or a JSON array of records;
+- a SQLite record store (``agentopt.tracking.store.SQLiteRecordStore``: table ``records``);
+- a selection observations store (``agentopt.selectors.store``): JSONL lines
+  ``{"fingerprint", "observation"}`` or SQLite table ``observations``.
+
+Records are summarised per model (calls, errors, tokens, cost, latency), then
+per ``combo_id``, ``agent_id`` and ``data_id`` when present; observations per
+combination (n, mean score, failures, $ and seconds per item). An unpriced cost
+is shown as *unpriced*, never as $0. Bad input raises :class:`DataError` (or
+:class:`ConfigError` for a missing path) naming the file and the line or row.
+
+Example::
+
+    agentopt report .agentopt/records.sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sqlite3
+import statistics
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from rich.markup import escape
+from rich.text import Text
+
+from agentopt.exceptions import ConfigError, DataError
+from agentopt.records import CallRecord, Observation
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = [
+    "CostSum",
+    "Loaded",
+    "cli_main",
+    "load",
+    "observation_rows",
+    "print_report",
+    "record_rows",
+]
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+#: At most this many groups are listed per grouping (the rest are counted).
+MAX_GROUP_ROWS = 40
+
+
+# --------------------------------------------------------------------------- loading
+@dataclass
+class Loaded:
+    """What a file held: ``kind`` is ``"records"`` or ``"observations"``;
+    ``observations`` pairs each with its selection fingerprint (None if unknown)."""
+
+    path: Path
+    kind: str
+    fmt: str  # "jsonl", "json" or "sqlite"
+    records: list[CallRecord] = field(default_factory=list)
+    observations: list[tuple[str | None, Observation]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # warnings (a cut-off last line)
+
+
+def load(path: str | Path) -> Loaded:
+    """Read ``path`` as one of the supported kinds (see the module docstring)."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{p}: no such file")
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a directory; give a records or observations file")
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc}") from exc
+    if head == _SQLITE_MAGIC:
+        return _load_sqlite(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{p}: not a records/observations file (neither UTF-8 JSON lines nor SQLite): {exc}"
+        ) from exc
+    if text.lstrip().startswith("["):
+        return _load_json_array(p, text)
+    return _load_jsonl(p, text)
+
+
+def _kind_of(obj: Any, where: str) -> str:
+    if isinstance(obj, dict):
+        if "observation" in obj and "fingerprint" in obj:
+            return "observations"
+        if "call_id" in obj:
+            return "records"
+        if {"combo", "datapoint", "score"} <= obj.keys():
+            return "observations"
+        keys = ", ".join(sorted(obj)[:8]) or "none"
+        raise DataError(
+            f"{where}: neither a call record (no 'call_id') nor an observation (keys: {keys})"
+        )
+    raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+
+
+def _parse(obj: Any, kind: str, where: str, out: Loaded) -> None:
+    try:
+        if kind == "records":
+            out.records.append(CallRecord.model_validate(obj))
+        elif "observation" in obj:
+            fp = obj.get("fingerprint")
+            out.observations.append(
+                (None if fp is None else str(fp), Observation.model_validate(obj["observation"]))
+            )
+        else:
+            out.observations.append((None, Observation.model_validate(obj)))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"]) or "(root)"
+        noun = "call record" if kind == "records" else "observation"
+        raise DataError(f"{where}: malformed {noun}: {loc}: {first['msg']}") from exc
+
+
+def _load_jsonl(p: Path, text: str) -> Loaded:
+    out = Loaded(path=p, kind="", fmt="jsonl")
+    lines = text.splitlines(keepends=True)
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{p}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if lineno == len(lines) and not line.endswith("\n"):
+                out.skipped.append(f"{where}: last line cut short (a crash mid-write?); skipped")
+                continue
+            raise DataError(f"{where}: not valid JSON: {exc.msg} (column {exc.colno})") from exc
+        kind = _kind_of(obj, where)
+        if out.kind and kind != out.kind:
+            raise DataError(f"{where}: a line of {kind} in a file of {out.kind}")
+        out.kind = kind
+        _parse(obj, kind, where, out)
+    out.kind = out.kind or "records"
+    return out
+
+
+def _load_json_array(p: Path, text: str) -> Loaded:
+    out = Loaded(path=p, kind="", fmt="json")
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{p}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
+    for i, obj in enumerate(items):
+        where = f"{p}: item {i}"
+        kind = _kind_of(obj, where)
+        if out.kind and kind != out.kind:
+            raise DataError(f"{where}: {kind} mixed with {out.kind}")
+        out.kind = kind
+        _parse(obj, kind, where, out)
+    out.kind = out.kind or "records"
+    return out
+
+
+def _load_sqlite(p: Path) -> Loaded:
+    try:
+        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise DataError(f"{p}: cannot open as SQLite: {exc}") from exc
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "records" in tables:
+            out = Loaded(path=p, kind="records", fmt="sqlite")
+            for seq, text in conn.execute("SELECT seq, json FROM records ORDER BY seq"):
+                where = f"{p}: records row seq={seq}"
+                _parse(_json_cell(text, where), "records", where, out)
+            return out
+        if "observations" in tables:
+            out = Loaded(path=p, kind="observations", fmt="sqlite")
+            rows = conn.execute(
+                "SELECT rowid, fingerprint, observation FROM observations ORDER BY rowid"
+            )
+            for rowid, fp, text in rows:
+                where = f"{p}: observations row {rowid}"
+                obj = {"fingerprint": fp, "observation": _json_cell(text, where)}
+                _parse(obj, "observations", where, out)
+            return out
+    except sqlite3.Error as exc:
+        raise DataError(f"{p}: cannot read the SQLite file: {exc}") from exc
+    finally:
+        conn.close()
+    found = ", ".join(sorted(tables)) or "none"
+    raise DataError(
+        f"{p}: a SQLite file with neither a 'records' nor an 'observations' table (tables: {found})"
+    )
+
+
+def _json_cell(text: Any, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{where}: not valid JSON: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- summaries
+@dataclass
+class CostSum:
+    """A sum of costs that keeps unpriced items apart (they are never $0)."""
+
+    usd: float = 0.0
+    priced: int = 0
+    unpriced: int = 0
+
+    def add(self, usd: float | None) -> None:
+        if usd is None:
+            self.unpriced += 1
+        else:
+            self.usd += usd
+            self.priced += 1
+
+    def per_item(self) -> float | None:
+        """Mean over priced items; None when nothing was priced."""
+        return self.usd / self.priced if self.priced else None
+
+    def text(self, value: float | None = None) -> str:
+        v = self.usd if value is None else value
+        if not self.priced:
+            return "unpriced"
+        money = f"${v:.6f}" if abs(v) < 1 else f"${v:,.2f}"
+        return money + (f" + {self.unpriced} unpriced" if self.unpriced else "")
+
+
+def _model(r: CallRecord) -> str:
+    return r.model or r.requested_model or "?"
+
+
+def _p95(xs: Sequence[float]) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, math.ceil(0.95 * len(s)) - 1)] if s else 0.0
+
+
+def record_rows(
+    records: Iterable[CallRecord], key: Callable[[CallRecord], str | None] = _model
+) -> list[dict[str, Any]]:
+    """One row per ``key(record)`` (default: the answering model), in first-seen order."""
+    groups: dict[str | None, list[CallRecord]] = {}
+    for r in records:
+        groups.setdefault(key(r), []).append(r)
+    rows = []
+    for name, rs in groups.items():
+        cost = CostSum()
+        for r in rs:
+            cost.add(r.cost_usd)
+        lat = [r.latency_seconds for r in rs]
+        rows.append(
+            {
+                "key": name,
+                "calls": len(rs),
+                "errors": sum(not r.ok for r in rs),
+                "cached": sum(r.cached for r in rs),
+                "routed": sum(
+                    r.requested_model is not None and r.model not in (None, r.requested_model)
+                    for r in rs
+                ),
+                "input_tokens": sum(r.prompt_tokens for r in rs),
+                "output_tokens": sum(r.completion_tokens for r in rs),
+                "cost": cost,
+                "latency_mean": statistics.fmean(lat),
+                "latency_p95": _p95(lat),
+            }
+        )
+    return rows
+
+
+def observation_rows(observations: Iterable[Observation]) -> list[dict[str, Any]]:
+    """One row per combination, best mean score first (ties: cheaper first)."""
+    groups: dict[str, list[Observation]] = {}
+    for o in observations:
+        groups.setdefault(Observation.combo_label(o.combo), []).append(o)
+    rows = []
+    for label, obs in groups.items():
+        cost = CostSum()
+        for o in obs:
+            cost.add(o.cost_usd)
+        lat = [o.latency_seconds for o in obs if o.latency_seconds is not None]
+        scores = [o.score for o in obs]
+        rows.append(
+            {
+                "combo": label,
+                "n": len(obs),
+                "mean_score": statistics.fmean(scores),
+                "sd": statistics.stdev(scores) if len(scores) > 1 else None,
+                "failures": sum(o.failed for o in obs),
+                "cost": cost,
+                "usd_per_item": cost.per_item(),
+                "latency_per_item": statistics.fmean(lat) if lat else None,
+            }
+        )
+    rows.sort(key=_rank)
+    return rows
+
+
+def _rank(row: dict[str, Any]) -> tuple[float, float, str]:
+    usd = row["usd_per_item"]
+    return (-float(row["mean_score"]), math.inf if usd is None else float(usd), str(row["combo"]))
+
+
+# --------------------------------------------------------------------------- rendering
+def _records_table(title: str, rows: list[dict[str, Any]], first: str) -> Any:
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for col in (first, "calls", "errors", "input tok", "output tok", "cost", "latency s", "p95 s"):
+        t.add_column(col, justify="left" if col == first else "right", overflow="fold")
+    for r in rows[:MAX_GROUP_ROWS]:
+        t.add_row(
+            Text(str(r["key"])),
+            str(r["calls"]),
+            str(r["errors"]) if r["errors"] else "",
+            f"{r['input_tokens']:,}",
+            f"{r['output_tokens']:,}",
+            r["cost"].text(),
+            f"{r['latency_mean']:.3f}",
+            f"{r['latency_p95']:.3f}",
+        )
+    if len(rows) > MAX_GROUP_ROWS:
+        t.caption = f"… and {len(rows) - MAX_GROUP_ROWS} more"
+    return t
+
+
+def _field_key(name: str) -> Callable[[CallRecord], str | None]:
+    return lambda r: getattr(r, name) or "(none)"
+
+
+def _print_records(loaded: Loaded, console: Console) -> None:
+    recs = loaded.records
+    if not recs:
+        console.print(Text(f"{loaded.path}: no calls recorded"))
+        return
+    by_model = record_rows(recs)
+    total = record_rows(recs, key=lambda r: "total")[0]
+    stamps = sorted(r.timestamp for r in recs)
+    console.print(
+        f"[bold]{escape(str(loaded.path))}[/bold]: {len(recs)} calls ({loaded.fmt} records), "
+        f"{stamps[0]} → {stamps[-1]}",
+        highlight=False,
+    )
+    table = _records_table("per model", by_model, "model")
+    table.add_section()
+    table.add_row(
+        "total",
+        str(total["calls"]),
+        str(total["errors"]),
+        f"{total['input_tokens']:,}",
+        f"{total['output_tokens']:,}",
+        total["cost"].text(),
+        f"{total['latency_mean']:.3f}",
+        f"{total['latency_p95']:.3f}",
+    )
+    console.print(table)
+    extras = [f"{total['cached']} cache hits"] if total["cached"] else []
+    if total["routed"]:
+        extras.append(f"{total['routed']} calls routed to another model")
+    if extras:
+        console.print(", ".join(extras))
+    for fld in ("combo_id", "agent_id", "data_id"):
+        if any(getattr(r, fld) is not None for r in recs):
+            rows = record_rows(recs, key=_field_key(fld))
+            console.print(_records_table(f"per {fld}", rows, fld))
+
+
+def _print_observations(loaded: Loaded, console: Console) -> None:
+    from rich.table import Table
+
+    obs = loaded.observations
+    if not obs:
+        console.print(Text(f"{loaded.path}: no observations"))
+        return
+    by_fp: dict[str | None, list[Observation]] = {}
+    for fp, o in obs:
+        by_fp.setdefault(fp, []).append(o)
+    console.print(
+        f"[bold]{escape(str(loaded.path))}[/bold]: {len(obs)} observations ({loaded.fmt}), "
+        f"{len(by_fp)} selection(s)",
+        highlight=False,
+    )
+    for fp, group in by_fp.items():
+        rows = observation_rows(group)
+        title = "per combination" + (f" (selection {escape(fp)})" if fp and len(by_fp) > 1 else "")
+        t = Table(title=title, title_justify="left")
+        for col in ("combination", "n", "mean score", "sd", "failures", "$ per item", "s per item"):
+            t.add_column(col, justify="left" if col == "combination" else "right", overflow="fold")
+        for r in rows:
+            t.add_row(
+                Text(r["combo"]),
+                str(r["n"]),
+                f"{r['mean_score']:.4f}",
+                "" if r["sd"] is None else f"{r['sd']:.3f}",
+                str(r["failures"]) if r["failures"] else "",
+                r["cost"].text(r["usd_per_item"] or 0.0),
+                "" if r["latency_per_item"] is None else f"{r['latency_per_item']:.3f}",
+            )
+        total = CostSum()
+        for o in group:
+            total.add(o.cost_usd)
+        t.caption = f"{len(group)} evaluations, total cost {total.text()}"
+        console.print(t)
+
+
+def print_report(path: str | Path, *, console: Console | None = None) -> Loaded:
+    """Load ``path`` and print its summary; returns what was loaded."""
+    from rich.console import Console
+
+    loaded = load(path)
+    console = console or Console(width=None if sys.stdout.isatty() else 160)
+    for note in loaded.skipped:
+        console.print(f"[yellow]warning:[/yellow] {escape(note)}")
+    if loaded.kind == "observations":
+        _print_observations(loaded, console)
+    else:
+        _print_records(loaded, console)
+    return loaded
+
+
+def cli_main(args: argparse.Namespace) -> int:
+    """``agentopt report PATH``."""
+    print_report(args.path)
+    return 0
