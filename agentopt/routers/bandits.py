@@ -23,6 +23,7 @@ from agentopt.exceptions import ConfigError
 from agentopt.routers.arms import Candidates
 from agentopt.routers.base import Router
 from agentopt.routers.context import PromptFeatures, RouteContext
+from agentopt.routers.noise import arm_noise_var, noise_base
 from agentopt.routers.registry import register_router
 
 __all__ = ["EpsilonGreedyRouter", "RandomRouter", "ThompsonRouter", "UCBRouter", "pick"]
@@ -168,16 +169,33 @@ class UCBRouter(Router):
 
 @register_router("thompson")
 class ThompsonRouter(Router):
-    """Thompson sampling.
+    """Thompson sampling with an empirical-Bayes prior.
 
-    ``variant="beta"``: Beta–Bernoulli, ``Beta(a0 + Σr, b0 + n − Σr)`` (exact for
+    ``variant="beta"``: Beta–Bernoulli, ``Beta(a + Σr, b + n − Σr)`` (exact for
     0/1 rewards; for scores in [0, 1] these are the usual fractional updates).
-    ``variant="gaussian"``: a Normal posterior per arm, ``N(mean, σ²/(n+1))``,
-    with σ² the pooled within-arm variance (prior 1/4 worth two observations),
-    suited to graded scores such as F1. ``"auto"`` (default) uses the Beta model
-    while every reward seen is 0 or 1, and the Gaussian one once a graded score
-    arrives. ``exploration`` scales the posterior spread (1 = the posterior).
+    ``variant="gaussian"``: a Normal posterior per arm whose noise variance is
+    ``φ·μ(1 − μ)`` (:func:`~agentopt.routers.noise.arm_noise_var`: arms near 0
+    or 1 are less noisy, and a graded score such as F1 usually varies less
+    than 0/1 rewards with the same mean).
+    ``"auto"`` (default) uses the Beta model while every reward seen is 0 or 1,
+    and the Gaussian one once a graded score arrives.
+
+    With ``empirical_bayes=True`` (default) the prior is not fixed: arm means are
+    treated as draws from a common N(m, τ²) whose centre and spread are
+    estimated from the arms' observed means (method of moments, net of each
+    mean's sampling noise; ``prior`` gives the starting guess, worth two arms).
+    With many arms and few pulls each this is what separates them: an arm that
+    looks good on three pulls is shrunk toward the pack in proportion to how
+    much arms really differ. The estimates are refreshed each time the reward
+    count grows by 2 % (every update early on), which keeps a decision cheap.
+    ``empirical_bayes=False`` is the fixed prior ``Beta(*prior)`` (Gaussian:
+    one pseudo-observation of 0.5 and the pooled within-arm variance).
+    ``exploration`` scales the posterior spread (1 = the posterior).
     """
+
+    _PRIOR_ARMS = 2.0  # weight of the starting (m, τ²) guess, in arms
+    _TAU2_MIN = 1e-4
+    _REFRESH = 1.02
 
     def __init__(
         self,
@@ -186,6 +204,7 @@ class ThompsonRouter(Router):
         variant: Literal["auto", "beta", "gaussian"] = "auto",
         prior: tuple[float, float] = (1.0, 1.0),
         exploration: float = 1.0,
+        empirical_bayes: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(candidates, **kwargs)
@@ -199,10 +218,16 @@ class ThompsonRouter(Router):
         self.variant = variant
         self.prior = (a0, b0)
         self.exploration = float(exploration)
+        self.empirical_bayes = bool(empirical_bayes)
         self._binary = True
         self._within = np.zeros(len(self.arms))  # per-arm sum of squared deviations
         self._within_total = 0.0
         self._dof = 0.0
+        # (m, τ², φ), re-estimated each time the reward count grows by
+        # _REFRESH (at every update early on): they move slowly, and this keeps
+        # a decision cheap; a pure function of the sums when refreshed
+        self._hyper_vals: tuple[float, float, float] | None = None
+        self._refresh_at = 0.0
 
     @property
     def gaussian(self) -> bool:
@@ -210,24 +235,74 @@ class ThompsonRouter(Router):
 
     def _choose_arm(self, ctx: RouteContext, allowed: np.ndarray | None) -> int:
         n, s = self._n, self._sum
-        if allowed is not None:
-            n, s = n[allowed], s[allowed]
+        c = self.exploration
+        if self.gaussian or self.empirical_bayes:
+            m0, tau2, phi = self._hyper()
         if self.gaussian:
-            mean = (s + 0.5) / (n + 1.0)
-            sd = self.exploration * np.sqrt(self.noise_var() / (n + 1.0))
-            theta = mean + sd * self.rng.standard_normal(n.size)
+            if self.empirical_bayes:
+                v = phi * noise_base(n, s, m0)
+                prec = 1.0 / tau2 + n / v
+                mean = (m0 / tau2 + s / v) / prec
+                sd = c / np.sqrt(prec)
+            else:
+                mean = (s + 0.5) / (n + 1.0)
+                sd = c * np.sqrt(self.noise_var() / (n + 1.0))
+            if allowed is not None:
+                mean, sd = mean[allowed], sd[allowed]
+            theta = mean + sd * self.rng.standard_normal(mean.size)
         else:
-            a0, b0 = self.prior
+            if self.empirical_bayes:
+                kappa = max(m0 * (1.0 - m0) / tau2 - 1.0, 0.1)
+                a0, b0 = m0 * kappa, (1.0 - m0) * kappa
+            else:
+                a0, b0 = self.prior
+            if allowed is not None:
+                n, s = n[allowed], s[allowed]
             theta = self.rng.beta(a0 + s, b0 + n - s)
-            if self.exploration != 1.0:
-                theta = (a0 + s) / (a0 + b0 + n) * (1.0 - self.exploration)
-                theta += self.exploration * self.rng.beta(a0 + s, b0 + n - s)
+            if c != 1.0:
+                theta = (a0 + s) / (a0 + b0 + n) * (1.0 - c) + c * theta
         j = int(np.argmax(theta))
         return j if allowed is None else int(allowed[j])
 
     def noise_var(self) -> float:
         """Pooled within-arm variance of the rewards (prior 1/4 worth two)."""
         return (0.5 + self._within_total) / (2.0 + self._dof)
+
+    def _hyper(self) -> tuple[float, float, float]:
+        """(m, τ², φ): the estimated prior of arm means (unweighted moments
+        over the arms seen, net of each mean's sampling variance, starting
+        guess worth two arms) and the noise dispersion."""
+        n = self._n
+        n_total = float(n.sum())
+        if self._hyper_vals is not None and n_total < self._refresh_at:
+            return self._hyper_vals
+        a0, b0 = self.prior
+        m_prior = a0 / (a0 + b0)
+        tau2_prior = a0 * b0 / ((a0 + b0) ** 2 * (a0 + b0 + 1.0))
+        seen = n > 0
+        k = float(seen.sum())
+        w = self._PRIOR_ARMS
+        if k == 0:
+            m0, tau2 = m_prior, tau2_prior
+            _, phi = arm_noise_var(n, self._sum, self._within, m0)
+        else:
+            means = self._sum[seen] / n[seen]
+            m0 = (float(means.sum()) + w * m_prior) / (k + w)
+            v, phi = arm_noise_var(n, self._sum, self._within, m0)
+            excess = float(np.sum((means - m0) ** 2 - v[seen] / n[seen]))
+            tau2 = max(
+                self._TAU2_MIN,
+                (max(excess, 0.0) + w * tau2_prior) / (k - 1.0 + w),
+            )
+        m0 = min(max(m0, 1e-3), 1.0 - 1e-3)
+        self._hyper_vals = (m0, tau2, phi)
+        self._refresh_at = n_total * self._REFRESH + 1.0
+        return self._hyper_vals
+
+    def prior_estimate(self) -> tuple[float, float]:
+        """The current empirical-Bayes prior of arm means: (centre, sd)."""
+        m0, tau2, _ = self._hyper()
+        return m0, math.sqrt(tau2)
 
     def _learn_arm(
         self, i: int, reward: float, cost_usd: float | None, features: PromptFeatures | None
@@ -242,7 +317,12 @@ class ThompsonRouter(Router):
             self._dof += 1.0
 
     def _params(self) -> dict[str, Any]:
-        return {"variant": self.variant, "prior": list(self.prior), "exploration": self.exploration}
+        return {
+            "variant": self.variant,
+            "prior": list(self.prior),
+            "exploration": self.exploration,
+            "empirical_bayes": self.empirical_bayes,
+        }
 
     def _policy_state(self) -> dict[str, Any]:
         return {
@@ -250,6 +330,8 @@ class ThompsonRouter(Router):
             "within": self._within.tolist(),
             "within_total": self._within_total,
             "dof": self._dof,
+            "hyper": None if self._hyper_vals is None else list(self._hyper_vals),
+            "refresh_at": self._refresh_at,
         }
 
     def _load_policy_state(self, state: Mapping[str, Any]) -> None:
@@ -258,3 +340,8 @@ class ThompsonRouter(Router):
             self._within = np.asarray(state["within"], dtype=float)
             self._within_total = float(state["within_total"])
             self._dof = float(state["dof"])
+        hyper = state.get("hyper")
+        self._hyper_vals = (
+            None if hyper is None else (float(hyper[0]), float(hyper[1]), float(hyper[2]))
+        )
+        self._refresh_at = float(state.get("refresh_at", 0.0))
