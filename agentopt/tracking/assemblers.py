@@ -10,7 +10,7 @@ seen and any error event, and builds a JSON-serialisable ``body()``.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentopt.records import Usage
 from agentopt.tracking.providers import Wire
@@ -20,6 +20,9 @@ from agentopt.tracking.wire_formats import (
     gemini_usage,
     openai_usage,
 )
+
+if TYPE_CHECKING:
+    from agentopt.tracking.bulk import ChatTemplate
 
 __all__ = [
     "AnthropicAssembler",
@@ -47,6 +50,33 @@ class Assembler:
     def body(self) -> Any:
         """The equivalent non-streamed response body."""
         raise NotImplementedError
+
+    def handle_all(
+        self,
+        events: list[str | None] | None,
+        objs: list[Any],
+        template: ChatTemplate | None = None,
+    ) -> list[str]:
+        """Take many decoded events at once (``events``: their SSE names, None
+        when none has one; with a ``template``, a ``str`` is the text of one of
+        its chunks); returns why each bad one could not be used."""
+        bad: list[str] = []
+        for i, obj in enumerate(objs):
+            self._one(None if events is None else events[i], obj, bad, template)
+        return bad
+
+    def _one(
+        self, event: str | None, obj: Any, bad: list[str], template: ChatTemplate | None
+    ) -> None:
+        if template is not None and type(obj) is str:
+            obj = template.build(obj)
+        if not isinstance(obj, dict):
+            bad.append(f"event data is not an object: {str(obj)[:200]!r}")
+            return
+        try:
+            self.handle(event, obj)
+        except Exception as exc:
+            bad.append(f"{type(exc).__name__}: {exc}")
 
     def parsed_usage(self) -> Usage | None:
         """The usage seen so far, or None when the stream reported none."""
@@ -119,6 +149,48 @@ class OpenAIAssembler(Assembler):
             if finish:
                 st["finish"] = finish
                 self.terminal = True
+
+    def handle_all(
+        self,
+        events: list[str | None] | None,
+        objs: list[Any],
+        template: ChatTemplate | None = None,
+    ) -> list[str]:
+        """As :meth:`Assembler.handle_all`, with a short path for the common Chat
+        Completions chunk: one choice, a text delta, nothing else new."""
+        bad: list[str] = []
+        one = self._one
+        choices_state = self._choices
+        tpl = template
+        for i, obj in enumerate(objs):
+            if tpl is not None and type(obj) is str:
+                if self._kind == "chat" and tpl.fast and (not tpl.model or tpl.model == self.model):
+                    st = choices_state.get(tpl.index)
+                    if st is not None:
+                        st["content"].append(obj)
+                        continue
+            elif self._kind == "chat" and type(obj) is dict:
+                choices = obj.get("choices")
+                model = obj.get("model")
+                if (
+                    type(choices) is list
+                    and len(choices) == 1
+                    and not obj.get("usage")
+                    and (not model or model == self.model)
+                ):
+                    choice = choices[0]
+                    if type(choice) is dict and not choice.get("finish_reason"):
+                        st = choices_state.get(choice.get("index", 0))
+                        delta = choice.get("delta")
+                        if st is not None and type(delta) is dict and len(delta) <= 2:
+                            content = delta.get("content")
+                            rest = len(delta) - ("content" in delta) - ("role" in delta)
+                            if rest == 0 and (content is None or type(content) is str):
+                                if content is not None:
+                                    st["content"].append(content)
+                                continue
+            one(None if events is None else events[i], obj, bad, tpl)
+        return bad
 
     @staticmethod
     def _tool_delta(tools: dict[int, dict[str, Any]], tc: dict[str, Any]) -> None:

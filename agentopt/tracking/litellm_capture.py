@@ -9,11 +9,15 @@ for tagged calls into records through the tracker's Recorder.
 
 litellm is never imported by this module on its own: if it is not imported
 when a tracker starts, an import hook patches it the moment user code imports
-it (:mod:`agentopt.tracking.import_hooks`). Sync success events arrive from litellm's thread pool *after*
-``completion()`` returns, so readers wait for the calls still pending
-(:func:`wait_pending`) instead of the caller paying on every call. The
-logger stays registered once added (litellm cannot reliably unregister one);
-with no tracker running it ignores every event.
+it (:mod:`agentopt.tracking.import_hooks`). A non-streamed call is recorded
+by the wrapper from the response it returns (whoever comes first, the wrapper
+or litellm's success event, takes the pending call; the other finds nothing),
+so the caller never waits for litellm's logging thread. Streams are recorded
+from the success event, which arrives from litellm's thread pool *after* the
+stream ends, so readers wait for the calls still pending (:func:`wait_pending`)
+instead of the caller paying on every call. The logger stays registered once
+added (litellm cannot reliably unregister one); with no tracker running it
+ignores every event.
 """
 
 from __future__ import annotations
@@ -213,6 +217,43 @@ def _mark_returned(call_id: str) -> None:
         p.returned = True
 
 
+def _returned(call_id: str, result: Any) -> bool:
+    """A non-streamed call returned ``result``: record it from there, on the
+    caller's thread, unless litellm's success event already did. The event that
+    comes later finds nothing pending and is ignored, so nobody waits for
+    litellm's logging thread. Returns False (the event will record the call)
+    when ``result`` carries no usage to record."""
+    if getattr(result, "usage", None) is None:
+        _mark_returned(call_id)
+        return False
+    with _lock:
+        p = _pending.pop(call_id, None)
+    if p is None:
+        return True  # the success event came first and recorded it
+    try:
+        from agentopt.tracking.litellm_logger import usage_of
+
+        usage, model, body = usage_of(result, {})
+        hidden = getattr(result, "_hidden_params", None)
+        hidden = hidden if isinstance(hidden, dict) else {}
+        ex = p.exchange
+        ex.provider = hidden.get("custom_llm_provider") or ex.provider
+        ex.url = str(hidden.get("api_base") or ex.url)
+        p.pipeline.recorder.record(
+            ex,
+            status_code=200,
+            model=model or ex.model,
+            usage=usage,
+            response_body=body,
+            latency_seconds=max(0.0, time.time() - p.started),
+        )
+    except Exception:
+        log.exception("agentopt: could not record a litellm call")
+    finally:
+        p.done.set()
+    return True
+
+
 def _mark_streaming(call_id: str) -> None:
     p = _pending.get(call_id)
     if p is not None:
@@ -281,7 +322,7 @@ def _wrap_sync(original: Callable[..., Any]) -> Callable[..., Any]:
 
             _mark_streaming(call_id)
             return wrap_stream(result, lambda: _mark_returned(call_id), lambda: _abandon(call_id))
-        _mark_returned(call_id)
+        _returned(call_id, result)
         return result
 
     return completion
@@ -315,8 +356,8 @@ def _wrap_async(original: Callable[..., Any]) -> Callable[..., Any]:
 
             _mark_streaming(call_id)
             return wrap_async_stream(result, ended, lambda: _abandon(call_id))
-        _mark_returned(call_id)
-        await flush_async()
+        if not _returned(call_id, result):
+            await flush_async()
         return result
 
     return acompletion

@@ -342,7 +342,7 @@ class Pipeline:
     def _parse_hit(ex: Exchange, hit: CachedResponse) -> ParsedResponse:
         if hit.streamed:
             parser = StreamParser(ex.wire)  # type: ignore[arg-type]
-            parser.feed(hit.body)
+            parser.feed_all(hit.body)
             return parser.finish(complete=True)
         return parse_body(ex.wire, hit.status_code, hit.body)  # type: ignore[arg-type]
 

@@ -6,6 +6,8 @@ returns a :class:`~agentopt.tracking.wire_formats.ParsedResponse` whose
 ``body`` is the equivalent non-streamed response: text, tool calls and usage.
 It understands OpenAI Chat Completions chunks, OpenAI Responses API events,
 Anthropic message events and Gemini SSE chunks, and never raises.
+:meth:`StreamParser.feed_all` takes a whole stream at once (the tee's case)
+and decodes a well-formed one in bulk (:mod:`agentopt.tracking.bulk`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 import httpx
 
 from agentopt.records import PARSE_FAILED, Usage
-from agentopt.tracking.assemblers import assembler_for
+from agentopt.tracking.assemblers import OpenAIAssembler, assembler_for
+from agentopt.tracking.bulk import decode_payloads, split_stream
 from agentopt.tracking.providers import Wire
 from agentopt.tracking.wire_formats import ParsedResponse, snippet
 
@@ -77,6 +80,42 @@ class StreamParser:
                     self._line(raw)
         except Exception as exc:  # defensive: never raise into the caller's stream
             self._bad.append(f"{type(exc).__name__}: {exc}")
+
+    def feed_all(self, body: bytes) -> None:
+        """Feed a whole stream at once (what the tee does when the stream ends).
+
+        A well-formed stream (``data:`` events, each optionally after one
+        ``event:`` line, ending with a blank line) is split and decoded in bulk,
+        with one ``json.loads`` for all its events; anything else, or anything
+        that fails there, goes through :meth:`feed` with the same result."""
+        if not body or self._result is not None:
+            return
+        if not (self._events or self._buf or self._data or self._pending):
+            try:
+                if self._bulk(body):
+                    return
+            except Exception as exc:  # defensive: never raise into the caller's stream
+                if self._events:  # it failed half-way: keep what was parsed
+                    self._bad.append(f"{type(exc).__name__}: {exc}")
+                    return
+        self.feed(body)
+
+    def _bulk(self, body: bytes) -> bool:
+        """Parse ``body`` in bulk; False (nothing changed) when it is not plain enough."""
+        split = split_stream(body)
+        if split is None:
+            return False
+        payloads, names, n, done = split
+        decoded = decode_payloads(payloads, chat=isinstance(self._asm, OpenAIAssembler))
+        if decoded is None:
+            return False
+        objs, template = decoded
+        self._raw = None
+        self._events += n
+        if done:
+            self._asm.terminal = True
+        self._bad.extend(self._asm.handle_all(names, objs, template))
+        return True
 
     def _line(self, raw: bytes) -> None:
         """A line that is not ``data:`` (``event:``, a comment, a blank line)."""

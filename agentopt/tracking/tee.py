@@ -53,6 +53,9 @@ def _decoder(headers: httpx.Headers) -> Callable[[bytes], bytes] | None:
     return decode
 
 
+_NO_HEADERS = httpx.Headers()
+
+
 class CallState:
     """One intercepted call between request and record. Body chunks are kept
     (decoded) until the end, then parsed in one go."""
@@ -91,7 +94,7 @@ class CallState:
         self.started = time.perf_counter()
         self.first_chunk_at: float | None = None
         self.status_code: int | None = None
-        self.headers: httpx.Headers = httpx.Headers()
+        self.headers: httpx.Headers = _NO_HEADERS  # until begin(); never mutated
         self._chunks: list[bytes] = []
         self._parser: StreamParser | None = None
         self._decode: Callable[[bytes], bytes] | None = None
@@ -169,7 +172,7 @@ class CallState:
             )
         if self._parser is not None:
             try:
-                self._parser.feed(b"".join(self._chunks))
+                self._parser.feed_all(b"".join(self._chunks))
             except Exception:  # parsers never raise by contract; be sure anyway
                 log.exception("agentopt: stream parser failed")
             if not complete and _saw_terminal(self._parser):

@@ -153,3 +153,23 @@ def test_stop_records_a_litellm_stream_left_open(litellm, sim: SimServer) -> Non
     [rec] = t.records
     assert rec.data_id == "l7" and rec.error is not None
     del stream
+
+
+def test_non_streamed_calls_are_recorded_when_they_return(litellm, sim: SimServer) -> None:  # type: ignore[no-untyped-def]
+    # The wrapper records from the response it returns: no wait for litellm's
+    # logging thread, and the late success event does not record it again.
+    with LLMTracker(cache=False) as t, t.track(data_id="l8"):
+        r = litellm.completion(model="openai/gpt-4o-mini", messages=MSG, **kw(sim))
+        [rec] = t.store.all()  # the store itself: no wait for pending callbacks
+        assert not litellm_capture._pending
+    assert rec.completion_tokens == r.usage.completion_tokens and rec.provider == "openai"
+    assert rec.request_url == sim.openai_base_url and rec.response_body["id"] == r.id
+    assert [x.call_id for x in t.records] == [rec.call_id]
+
+
+async def test_async_call_is_recorded_when_it_returns(litellm, sim: SimServer) -> None:  # type: ignore[no-untyped-def]
+    with LLMTracker(cache=False) as t, t.track(data_id="l9"):
+        r = await litellm.acompletion(model="openai/gpt-4o-mini", messages=MSG, **kw(sim))
+        [rec] = t.store.all()
+    assert rec.model == r.model and rec.completion_tokens == r.usage.completion_tokens
+    assert len(t.records) == 1
