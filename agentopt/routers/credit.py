@@ -57,6 +57,16 @@ def assign(arms: Arms, pend: Pending | None, fb: Feedback, cost: float | None) -
         n_calls = max(len(spent_by), len(credits))
         share = None if cost is None or not credits else cost / n_calls
         return Credit(credits, share, spent_by, uncredited)
+    if (
+        pend is not None
+        and pend.arm is not None
+        and all(n in pend.used or n not in arms.by_node_model for n in fb.combo or ())
+    ):
+        # the common case, without building the label: the router chose the
+        # combination, its routed nodes always agree with it, and the
+        # feedback names no node it did not route
+        spent_by = reported or list(arms.arm_models[pend.arm])
+        return Credit([pend.arm], cost, spent_by, 0)
     combo: dict[str, str] = {}
     if pend is not None and pend.arm is not None:
         combo.update(arms.combos[pend.arm])

@@ -27,39 +27,36 @@ Li (2011) found to pay off in practice. Checked on the replay tables and on
 synthetic worlds (``experiments/synthetic_routers.py``): at horizon 2,000 it
 lowers regret in every group of worlds; at 5,000 still on average, though
 the worst interaction-heavy 0/1 world got worse (pass ``exploration=1`` for
-long runs in worlds far from additive). One eigendecomposition
-of a (1 + Σ models per node)-square matrix per update. With flat candidates
-(one node) it is hierarchical (empirical-Bayes) Thompson sampling on logits.
+long runs in worlds far from additive). With flat candidates (one node) it
+is hierarchical (empirical-Bayes) Thompson sampling on logits.
+
+Cost: an update recomputes only its own arm's terms (every arm's when τ² or φ
+moves, i.e. when the reward count has grown by 2 %) and factors the (1 + Σ
+models per node)-square precision of the effects once (LAPACK Cholesky);
+τ²'s moment estimate (residuals and leverages) runs only on those
+refreshes. A datapoint draws once: its other calls reuse its combination
+(:class:`~agentopt.routers.base.Router`). Every cached quantity is a pure
+function of the saved state, so a loaded router resumes identically.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from agentopt.exceptions import ConfigError
+from agentopt.exceptions import ConfigError, RoutingError
 from agentopt.routers.arms import Candidates
 from agentopt.routers.base import Router
 from agentopt.routers.context import PromptFeatures, RouteContext
+from agentopt.routers.logit_terms import ArmTerms
 from agentopt.routers.noise import arm_noise_var
 from agentopt.routers.registry import register_router
 
 __all__ = ["FactoredThompsonRouter"]
 
 _LOGIT = 4.0  # d logit(p) / dp at p = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class _Posterior:
-    mean: np.ndarray  # additive effects, posterior mean
-    chol: np.ndarray  # a square root of their covariance
-    tau2: float  # interaction variance
-    lam: np.ndarray  # per arm: weight of its own mean vs the additive fit
-    own: np.ndarray  # per arm: λ·(observed mean)
-    sd: np.ndarray  # per arm: sd of its interaction given the effects
 
 
 @register_router("factored")
@@ -122,8 +119,21 @@ class FactoredThompsonRouter(Router):
         self._prior_mean = np.zeros(self._dim)
         self._tau2_prior = (_LOGIT * self.interaction_sd) ** 2
         self._prior_rhs = self._prior_prec * self._prior_mean
-        self._diag = np.diag_indices(self._dim)
+        # the effects' precision and right-hand side divided by c² (c =
+        # exploration): the inverse Cholesky factor is then c·L⁻¹, the sampled
+        # spread already scaled, and the mean is unchanged
+        c2 = self.exploration**2
+        self._xt_c = np.ascontiguousarray(self._x.T) / c2
+        self._prior_mat_c = np.diag(self._prior_prec) / c2
+        self._prior_rhs_c = self._prior_rhs / c2 if self._prior_rhs.any() else None
+        if self._multi:
+            # LAPACK directly: numpy.linalg's wrappers cost ~5 µs a call on
+            # matrices this small (scipy is imported here, not on import)
+            from scipy.linalg import lapack
+
+            self._potrf, self._trtri = lapack.dpotrf, lapack.dtrtri
         self._within = np.zeros(k)
+        self._n_total = 0.0  # rewards credited, = self._n.sum()
         # hyperparameters (τ², φ) are re-estimated each time the reward count
         # grows by _REFRESH (and at every update early on), not at every update:
         # they move slowly, and this keeps a decision cheap
@@ -132,7 +142,17 @@ class FactoredThompsonRouter(Router):
         self._refresh_at = 0.0
         # a re-estimate (τ², φ, next refresh), adopted at the next update
         self._hyper_next: tuple[float, float, float] | None = None
-        self._cache: _Posterior | None = None
+        # the posterior, cached until the next update: the effects' mean (flat
+        # candidates) or, with nodes, mean = root @ u; root = c × a square root
+        # of their covariance; x @ root; and the interactions' τ²
+        self._fresh = False
+        self._mean = np.zeros(self._dim)
+        self._u = np.zeros(self._dim)
+        self._root = np.zeros((self._dim, self._dim))
+        self._xroot = np.zeros((k, self._dim))
+        self._tau2_draw = self._tau2
+        # per-arm terms, kept between updates (an update recomputes its arm's)
+        self._terms = ArmTerms(k, self.exploration)
 
     # ------------------------------------------------------------------ model
     def noise_var(self) -> float:
@@ -140,7 +160,7 @@ class FactoredThompsonRouter(Router):
         dof = float(np.maximum(self._n - 1.0, 0.0).sum())
         return (0.5 + float(self._within.sum())) / (2.0 + dof)
 
-    def _posterior(self) -> _Posterior:
+    def _posterior(self) -> None:
         """Everything a decision needs that changes only with an update.
 
         The model is a linear mixed model on arm logits: ``z_a = x_a·β + δ_a``,
@@ -157,87 +177,115 @@ class FactoredThompsonRouter(Router):
         ``log((s + ½)/(n − s + ½))`` of variance ``φ·(1/(s + ½) + 1/(n − s + ½))``
         (φ from :func:`~agentopt.routers.noise.arm_noise_var`).
         """
-        if self._cache is not None:
-            return self._cache
-        n, total = self._n, self._sum
-        seen = (n > 0).astype(float)
-        n_total = float(n.sum())
+        if self._fresh:
+            return
+        n_total = self._n_total
         refresh = n_total >= self._refresh_at
         if refresh:
-            centre = (float(total.sum()) + 1.0) / (n_total + 2.0)
-            _, phi = arm_noise_var(n, total, self._within, centre)
+            centre = (float(self._sum.sum()) + 1.0) / (n_total + 2.0)
+            _, phi = arm_noise_var(self._n, self._sum, self._within, centre)
         else:
             phi = self._phi
-        hits, misses = total + 0.5, n - total + 0.5
-        ybar = np.log(hits / misses) * seen  # empirical logits (0 when unseen)
-        noise = phi * (1.0 / hits + 1.0 / misses)  # their sampling variance
-        w_obs = seen / noise
         tau2 = self._tau2
-        omega = seen / (noise + tau2)
+        t = self._terms
+        t.sync(self._n, self._sum, phi, tau2, tau2)
+        omega, ybar = t.omega, t.ybar
         if self._dim == 1:  # one node: a common mean only, all scalars
             prec0 = float(omega.sum()) + float(self._prior_prec[0])
             m = (float(self._prior_rhs[0]) + float(omega @ ybar)) / prec0
-            mean, chol = np.array([m]), np.array([[prec0**-0.5]])
-            resid, lev = ybar - m, omega / prec0
+            self._mean[0] = m
+            self._root[0, 0] = self.exploration * prec0**-0.5
         else:
-            xo = self._x.T * omega
-            prec = xo @ self._x
-            prec[self._diag] += self._prior_prec
-            # one eigendecomposition gives both the mean and a square root of
-            # the covariance (V·diag(w^-1/2)), cheaper than inv + cholesky
-            ev, vecs = np.linalg.eigh(prec)
-            mean = vecs @ ((vecs.T @ (self._prior_rhs + xo @ ybar)) / ev)
-            chol = vecs / np.sqrt(ev)
-            resid = ybar - self._x @ mean
-            lev = omega * np.square(self._x @ chol).sum(axis=1)
+            xo = self._xt_c * omega
+            # with P the effects' precision (positive definite: the prior),
+            # P / c² = L·Lᵀ; then root = L⁻ᵀ has root·rootᵀ = c²·P⁻¹ (the
+            # sampled spread), and the mean P⁻¹·rhs = root @ u, u = L⁻¹·rhs / c²
+            chol, info = self._potrf(xo @ self._x + self._prior_mat_c, lower=1, clean=1)
+            inv_l, info2 = self._trtri(chol, lower=1)
+            if info or info2:
+                raise RoutingError(f"{type(self).__name__}: the effects' precision is singular")
+            rhs = xo @ ybar if self._prior_rhs_c is None else self._prior_rhs_c + xo @ ybar
+            self._u = inv_l @ rhs
+            self._root = inv_l.T
+            self._xroot = self._x @ self._root
         if refresh and n_total > 0:
+            seen = t.seen
+            c2 = self.exploration**2
+            if self._dim == 1:
+                resid, lev = ybar - m, omega / prec0
+            else:
+                resid = ybar - self._xroot @ self._u
+                lev = omega * np.square(self._xroot).sum(axis=1) / c2
             free = seen * (1.0 - np.minimum(lev, 1.0))
-            excess = float(seen @ (resid * resid) - free @ noise)
+            excess = float(seen @ (resid * resid) - free @ t.noise)
             w0 = self._PRIOR_ARMS
             tau2 = (max(excess, 0.0) + w0 * self._tau2_prior) / (float(free.sum()) + w0)
             tau2 = max(self._TAU2_MIN, tau2)
+            # the interactions' terms already use the new τ² (the fit, the old one)
+            t.sync(self._n, self._sum, phi, self._tau2, tau2)
         # a pure function of the state (so a saved router resumes identically);
         # the re-estimates are adopted once the next reward arrives
         if refresh:
             self._hyper_next = (tau2, phi, n_total * self._REFRESH + 1.0)
-        prec_d = w_obs + 1.0 / tau2
-        lam = w_obs / prec_d
-        self._cache = _Posterior(mean, chol, tau2, lam, lam * ybar, 1.0 / np.sqrt(prec_d))
-        return self._cache
+        self._tau2_draw = tau2
+        self._fresh = True
 
     def interaction_var(self) -> float:
         """τ²: spread of combination means around the additive fit, net of noise
         (with one node: the spread of arm means around their common mean)."""
-        return self._posterior().tau2
+        self._posterior()
+        return self._tau2_draw
 
     def predict(self) -> dict[str, float]:
         """Estimated reward of every arm: its own mean shrunk toward the
         additive fit (on the logit scale, mapped back to [0, 1])."""
-        p = self._posterior()
-        z = p.own + (1.0 - p.lam) * (self._x @ p.mean)
+        self._posterior()
+        t = self._terms
+        fit = self._x @ self._mean if self._dim == 1 else self._xroot @ self._u
+        z = t.own + t.shrink * fit
         mu = 1.0 / (1.0 + np.exp(-z))
         return dict(zip(self.arms.labels, mu.tolist(), strict=True))
 
+    def _score_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and covariance of the arm scores a decision samples (the
+        argmax of one draw is the choice): for tests and diagnostics."""
+        self._posterior()
+        t = self._terms
+        if self._dim == 1:
+            k = len(self.arms)
+            fit, spread = np.full(k, self._mean[0]), np.full((k, 1), self._root[0, 0])
+        else:
+            fit, spread = self._xroot @ self._u, self._xroot
+        s = t.shrink[:, None] * spread
+        return t.own + t.shrink * fit, s @ s.T + np.diag(t.csd**2)
+
     def _choose_arm(self, ctx: RouteContext, allowed: np.ndarray | None) -> int:
-        p = self._posterior()
-        c = self.exploration
-        theta = p.mean + c * (p.chol @ self.rng.standard_normal(self._dim))
-        k = len(self.arms)
-        score = p.own + (1.0 - p.lam) * (self._x @ theta)
-        score += c * p.sd * self.rng.standard_normal(k)
+        # one joint draw: the effects (β = root @ (u + z₁), with nodes), then
+        # each arm's interaction given them
+        self._posterior()
+        d = self._dim
+        z = self.rng.standard_normal(d + len(self.arms))
+        if d == 1:
+            fit: float | np.ndarray = float(self._mean[0]) + float(self._root[0, 0]) * float(z[0])
+        else:
+            fit = self._xroot @ (self._u + z[:d])
+        t = self._terms
+        score = t.own + t.shrink * fit + t.csd * z[d:]
         if allowed is None:
-            return int(np.argmax(score))
-        return int(allowed[int(np.argmax(score[allowed]))])
+            return int(score.argmax())
+        return int(allowed[int(score[allowed].argmax())])
 
     def _learn_arm(
         self, i: int, reward: float, cost_usd: float | None, features: PromptFeatures | None
     ) -> None:
         n = self._n[i]
         self._within[i] = max(0.0, self._sumsq[i] - self._sum[i] ** 2 / n) if n > 0 else 0.0
+        self._n_total += 1.0
         if self._hyper_next is not None:
             self._tau2, self._phi, self._refresh_at = self._hyper_next
             self._hyper_next = None
-        self._cache = None
+        self._terms.touch(i)
+        self._fresh = False
 
     # ------------------------------------------------------------------ state
     def _params(self) -> dict[str, Any]:
@@ -266,4 +314,7 @@ class FactoredThompsonRouter(Router):
         self._hyper_next = (
             None if pending is None else (float(pending[0]), float(pending[1]), float(pending[2]))
         )
-        self._cache = None
+        # the sums were replaced: everything derived from them is recomputed
+        self._n_total = float(self._n.sum())
+        self._terms.invalidate()
+        self._fresh = False
