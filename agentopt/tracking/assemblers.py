@@ -192,6 +192,24 @@ class OpenAIAssembler(Assembler):
             one(None if events is None else events[i], obj, bad, tpl)
         return bad
 
+    def add_texts(self, texts: list[str], template: ChatTemplate) -> list[str]:
+        """Take a run of text chunks of ``template`` at once (their ``delta.content``
+        in order): as many :meth:`handle` calls, but once one of them only adds
+        text, so do all the rest, and they are appended in one go."""
+        bad: list[str] = []
+        for i, text in enumerate(texts):
+            if (
+                self._kind == "chat"
+                and template.fast
+                and (not template.model or template.model == self.model)
+            ):
+                st = self._choices.get(template.index)
+                if st is not None:
+                    st["content"].extend(texts[i:])
+                    return bad
+            self._one(None, template.build(text), bad, None)
+        return bad
+
     @staticmethod
     def _tool_delta(tools: dict[int, dict[str, Any]], tc: dict[str, Any]) -> None:
         idx = tc.get("index", len(tools))

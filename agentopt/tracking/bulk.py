@@ -20,7 +20,7 @@ from itertools import compress, repeat
 from operator import and_, not_
 from typing import Any
 
-__all__ = ["ChatTemplate", "decode_payloads", "split_stream"]
+__all__ = ["ChatTemplate", "chat_text_run", "decode_payloads", "loads_all", "split_stream"]
 
 #: Where a chunk's text delta starts: ``"delta": {"content": `` (any JSON spacing).
 _MARK = re.compile(rb'"delta":\s*\{\s*"content":\s*')
@@ -129,11 +129,12 @@ def decode_payloads(
         out = _templated(payloads)
         if out is not None:
             return out
-    objs = _loads_all(payloads)
+    objs = loads_all(payloads)
     return None if objs is None else (objs, None)
 
 
-def _loads_all(payloads: list[bytes]) -> list[Any] | None:
+def loads_all(payloads: list[bytes]) -> list[Any] | None:
+    """The JSON payloads decoded with one ``json.loads``, or None when any is not JSON."""
     if not payloads:
         return []
     try:
@@ -165,8 +166,8 @@ def _templated(payloads: list[bytes]) -> tuple[list[Any], ChatTemplate] | None:
     # or split them); checked in one regex over the joined literals.
     if not literals or _LITERALS.fullmatch(b"\x01".join(literals)) is None:
         return None
-    texts = _loads_all(literals)
-    objs = _loads_all(list(compress(payloads, map(not_, fits))))
+    texts = loads_all(literals)
+    objs = loads_all(list(compress(payloads, map(not_, fits))))
     if texts is None or objs is None or any(type(o) is str for o in objs):
         return None  # a str among the others would pass for a text delta
     next_text, next_obj = iter(texts).__next__, iter(objs).__next__
@@ -193,3 +194,45 @@ def _template(payloads: list[bytes]) -> tuple[bytes, bytes, ChatTemplate] | None
             return None
         return (pre, suf, ChatTemplate(obj)) if ChatTemplate.fits(obj, _SENTINEL_TEXT) else None
     return None
+
+
+def chat_text_run(body: bytes) -> tuple[bytes, list[str], bytes, ChatTemplate] | None:
+    """A Chat Completions stream cut around its run of consecutive text chunks:
+    ``(head, texts, tail, template)``, where ``head`` and ``tail`` are the whole
+    events before and after the run (``tail`` maybe empty) and
+    ``texts`` the decoded ``delta.content`` of each chunk of the run, in order.
+
+    The run is cut with one ``bytes.split`` on the bytes that join two such
+    chunks (the end of one envelope, the blank line, the start of the next), so
+    no Python code runs per event. None when the stream has no such run of at
+    least ``_MIN_TEMPLATED`` chunks; the caller then parses it event by event."""
+    if not body.startswith(b"data: ") or not body.endswith(b"\n\n") or b"\r" in body:
+        return None
+    mark = _MARK.search(body)
+    if mark is None:
+        return None
+    start = body.rfind(b"\n", 0, mark.start()) + 1  # the first text chunk's line
+    end = body.find(b"\n", mark.end())
+    line = body[start:end]
+    if end < 0 or not line.startswith(b"data: "):
+        return None
+    found = _template([line[6:]])
+    if found is None:
+        return None
+    pre, suf, template = found
+    pieces = body.split(suf + b"\n\ndata: " + pre)
+    if len(pieces) <= _MIN_TEMPLATED or not suf:
+        return None
+    # The first piece: the events before the run, the last of them but its
+    # suffix (the run starts after the first event that ends like its chunks).
+    head = pieces[0] + suf + b"\n\n"
+    literals = pieces[1:]
+    # The last piece: the last chunk's literal and suffix, then the events after.
+    last, blank, tail = literals[-1].partition(b"\n\n")
+    if not blank or not last.endswith(suf):
+        return None
+    literals[-1] = last[: -len(suf)]
+    if _LITERALS.fullmatch(b"\x01".join(literals)) is None:
+        return None  # each piece must be exactly one JSON string, or the cut was wrong
+    texts = loads_all(literals)  # each a str: the regex proved each a string literal
+    return None if texts is None else (head, texts, tail, template)

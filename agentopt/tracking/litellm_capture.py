@@ -31,12 +31,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from agentopt.records import Usage
 from agentopt.tracking.import_hooks import cancel, when_imported
+from agentopt.tracking.pending import PendingCall as _Pending
 from agentopt.tracking.pipeline import Pipeline, _bypass
 from agentopt.tracking.recorder import Exchange
 from agentopt.tracking.session import SessionInfo
@@ -58,16 +58,6 @@ _in_call: contextvars.ContextVar[bool] = contextvars.ContextVar(
 
 #: How long a reader waits for litellm's success callbacks still in flight.
 PENDING_TIMEOUT_S = 10.0
-
-
-@dataclass(slots=True)
-class _Pending:
-    pipeline: Pipeline
-    exchange: Exchange
-    started: float
-    done: threading.Event = field(default_factory=threading.Event)
-    returned: bool = False  # the caller got its answer (or its stream ended)
-    streaming: bool = False  # a stream was handed to the caller and is not over
 
 
 _pending: dict[str, _Pending] = {}
@@ -250,7 +240,7 @@ def _returned(call_id: str, result: Any) -> bool:
     except Exception:
         log.exception("agentopt: could not record a litellm call")
     finally:
-        p.done.set()
+        p.mark_done()
     return True
 
 
@@ -283,7 +273,7 @@ def _abandon(call_id: str) -> None:
     except Exception:
         log.exception("agentopt: could not record an abandoned litellm stream")
     finally:
-        p.done.set()
+        p.mark_done()
 
 
 def abandon_streams(tracker: LLMTracker) -> int:
@@ -401,7 +391,7 @@ def _on_success(kwargs: dict[str, Any], response: Any, start: Any, end: Any) -> 
     except Exception:
         log.exception("agentopt: could not record a litellm call")
     finally:
-        p.done.set()
+        p.mark_done()
 
 
 def _on_failure(kwargs: dict[str, Any], response: Any, start: Any, end: Any) -> None:
@@ -428,7 +418,7 @@ def _on_failure(kwargs: dict[str, Any], response: Any, start: Any, end: Any) -> 
     except Exception:
         log.exception("agentopt: could not record a failed litellm call")
     finally:
-        p.done.set()
+        p.mark_done()
 
 
 def wait_pending(tracker: LLMTracker | None = None, timeout: float = PENDING_TIMEOUT_S) -> int:
@@ -443,7 +433,7 @@ def wait_pending(tracker: LLMTracker | None = None, timeout: float = PENDING_TIM
     for call_id, p in list(_pending.items()):
         if not p.returned or (pipeline is not None and p.pipeline is not pipeline):
             continue
-        if not p.done.wait(max(0.0, deadline - time.monotonic())):
+        if not p.wait(max(0.0, deadline - time.monotonic())):
             late += 1
             with _lock:
                 _pending.pop(call_id, None)

@@ -9,13 +9,14 @@ hit), headers never kept, message content dropped when ``redact=True``.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentopt.pricing import PriceBook, default_price_book
-from agentopt.records import PARSE_FAILED, CallRecord, Usage
+from agentopt.records import PARSE_FAILED, CallRecord, Usage, utc_now_iso
 from agentopt.tracking.redact import scrub_body, scrub_url
 from agentopt.tracking.session import SessionInfo
 from agentopt.tracking.store import RecordStore
@@ -23,6 +24,46 @@ from agentopt.tracking.store import RecordStore
 __all__ = ["Exchange", "Recorder"]
 
 log = logging.getLogger("agentopt.tracking")
+
+_FIELDS = frozenset(CallRecord.model_fields)
+_setattr = object.__setattr__
+_STR_FIELDS = ("session_id", "provider", "requested_model", "model", "request_url", "error")
+
+
+def _new_id() -> str:
+    """A random version-4 UUID as 32 hex digits (what ``uuid.uuid4().hex`` gives,
+    at a fraction of its cost: this runs for every record)."""
+    n = int.from_bytes(os.urandom(16), "big")
+    return f"{(n & _UUID_KEEP) | _UUID_V4:032x}"
+
+
+_UUID_KEEP = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID_V4 = (0x4000 << 64) | (0x8000 << 48)
+
+
+def _id_str(v: object) -> str | None:
+    """Session ids as records store them (``CallRecord`` coerces ints to str)."""
+    return v if v is None or type(v) is str else str(v)
+
+
+def _trusted_record(values: dict[str, Any]) -> CallRecord:
+    """A ``CallRecord`` from values the recorder built itself, with every field
+    set and already of its declared type, without pydantic's per-field
+    validation (the hot path of every tracked call). Values of any other type
+    (a front-end handing over something odd) go through validation as before."""
+    for name in _STR_FIELDS:
+        v = values[name]
+        if v is not None and type(v) is not str:
+            return CallRecord(**values)
+    code = values["status_code"]
+    if code is not None and type(code) is not int:
+        return CallRecord(**values)
+    rec = object.__new__(CallRecord)
+    _setattr(rec, "__dict__", values)
+    _setattr(rec, "__pydantic_fields_set__", _FIELDS)
+    _setattr(rec, "__pydantic_extra__", None)
+    _setattr(rec, "__pydantic_private__", None)
+    return rec
 
 
 @dataclass(slots=True)
@@ -105,32 +146,33 @@ class Recorder:
         else:
             cost = self.price(answered, ex.model, usage)
         session = ex.session
-        kw: dict[str, Any] = {}
-        if ex.call_id:
-            kw["call_id"] = ex.call_id
-        rec = CallRecord(
-            session_id=session.session_id if session else None,
-            data_id=session.data_id if session else None,
-            combo_id=session.combo_id if session else None,
-            agent_id=session.agent_id if session else None,
-            provider=ex.provider,
-            requested_model=ex.requested_model,
-            model=answered,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cached_tokens=usage.cached_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            latency_seconds=latency_seconds,
-            ttft_seconds=ttft_seconds,
-            cost_usd=cost,
-            request_url=scrub_url(ex.url),
-            request_body=scrub_body(ex.request_body, redact=self.redact),
-            response_body=scrub_body(response_body, redact=self.redact),
-            status_code=status_code,
-            cached=cached,
-            error=error,
-            stream=ex.stream,
-            **kw,
+        redact = self.redact
+        rec = _trusted_record(
+            {
+                "call_id": ex.call_id or _new_id(),
+                "session_id": session.session_id if session else None,
+                "data_id": _id_str(session.data_id) if session else None,
+                "combo_id": _id_str(session.combo_id) if session else None,
+                "agent_id": _id_str(session.agent_id) if session else None,
+                "provider": ex.provider,
+                "requested_model": ex.requested_model,
+                "model": answered,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "cached_tokens": usage.cached_tokens,
+                "reasoning_tokens": usage.reasoning_tokens,
+                "latency_seconds": float(latency_seconds),
+                "ttft_seconds": None if ttft_seconds is None else float(ttft_seconds),
+                "cost_usd": None if cost is None else float(cost),
+                "request_url": scrub_url(ex.url),
+                "request_body": scrub_body(ex.request_body, redact=redact),
+                "response_body": scrub_body(response_body, redact=redact),
+                "status_code": status_code,
+                "timestamp": utc_now_iso(),
+                "cached": cached,
+                "error": error,
+                "stream": ex.stream,
+            }
         )
         self.store.append(rec)
         for fn in self._listeners:

@@ -117,6 +117,8 @@ def _drop_secrets(body: Any) -> Any:
     """Credentials sit at the top of a body or one mapping down (``extra_headers``,
     ``metadata``), never inside messages: look there only, and copy only when
     something must go (this runs for every record)."""
+    if type(body) is dict and not any(map(_suspect, body.items())):
+        return body  # the usual body, checked with no copy and no lower-casing
     if not isinstance(body, Mapping):
         return body
     out: dict[str, Any] | None = None
@@ -131,6 +133,18 @@ def _drop_secrets(body: Any) -> Any:
                 out = dict(body)
             out[k] = new
     return body if out is None else out
+
+
+def _suspect(item: tuple[Any, Any]) -> bool:
+    """Whether one entry of a body may hold a credential (then the careful
+    path looks again): a key that is no str or names a secret, or a mapping
+    value with such a key (where nested credentials sit)."""
+    key, value = item
+    if type(key) is not str or key.lower() in _SECRET_KEYS:
+        return True
+    if type(value) is dict:
+        return not all(type(k) is str and k.lower() not in _SECRET_KEYS for k in value)
+    return isinstance(value, Mapping)
 
 
 def _walk(obj: Any, redact: bool) -> Any:

@@ -19,7 +19,13 @@ import httpx
 
 from agentopt.records import PARSE_FAILED, Usage
 from agentopt.tracking.assemblers import OpenAIAssembler, assembler_for
-from agentopt.tracking.bulk import decode_payloads, split_stream
+from agentopt.tracking.bulk import (
+    ChatTemplate,
+    chat_text_run,
+    decode_payloads,
+    loads_all,
+    split_stream,
+)
 from agentopt.tracking.providers import Wire
 from agentopt.tracking.wire_formats import ParsedResponse, snippet
 
@@ -102,6 +108,10 @@ class StreamParser:
 
     def _bulk(self, body: bytes) -> bool:
         """Parse ``body`` in bulk; False (nothing changed) when it is not plain enough."""
+        if isinstance(self._asm, OpenAIAssembler):
+            run = chat_text_run(body)
+            if run is not None and self._run(*run):
+                return True
         split = split_stream(body)
         if split is None:
             return False
@@ -115,6 +125,35 @@ class StreamParser:
         if done:
             self._asm.terminal = True
         self._bad.extend(self._asm.handle_all(names, objs, template))
+        return True
+
+    def _run(self, head: bytes, texts: list[str], tail: bytes, template: ChatTemplate) -> bool:
+        """The events of ``head``, the text chunks of ``template`` carrying
+        ``texts``, then the events of ``tail`` (see :func:`chat_text_run`);
+        False (nothing changed) when ``head`` or ``tail`` is not plain enough."""
+        parts: list[tuple[list[Any], list[str | None] | None, int, bool]] = []
+        for events in (head, tail):
+            if not events:
+                parts.append(([], None, 0, False))
+                continue
+            split = split_stream(events)
+            decoded = None if split is None else loads_all(split[0])
+            if split is None or decoded is None or any(type(o) is str for o in decoded):
+                return False
+            parts.append((decoded, split[1], split[2], split[3]))
+        (objs_h, names_h, n_h, done_h), (objs_t, names_t, n_t, done_t) = parts
+        if done_h:
+            return False  # [DONE] before the text: not a stream this path knows
+        asm = self._asm
+        assert isinstance(asm, OpenAIAssembler)
+        self._raw = None
+        self._events += n_h + len(texts) + n_t
+        if done_t:
+            asm.terminal = True
+        bad = self._bad
+        bad.extend(asm.handle_all(names_h, objs_h))
+        bad.extend(asm.add_texts(texts, template))
+        bad.extend(asm.handle_all(names_t, objs_t))
         return True
 
     def _line(self, raw: bytes) -> None:

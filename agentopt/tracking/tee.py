@@ -285,9 +285,13 @@ class SyncTee(httpx.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         state = self._state
+        keep = state._chunks.append
         try:
             for chunk in self._inner:
-                state.chunk(chunk)
+                if state._decode is None and state.first_chunk_at is not None:
+                    keep(chunk)  # the common case, inline: a plain chunk after the first
+                else:
+                    state.chunk(chunk)
                 yield chunk
         except GeneratorExit:
             state.finish(complete=False)
@@ -315,9 +319,13 @@ class AsyncTee(httpx.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         state = self._state
+        keep = state._chunks.append
         try:
             async for chunk in self._inner:
-                state.chunk(chunk)
+                if state._decode is None and state.first_chunk_at is not None:
+                    keep(chunk)  # the common case, inline (see SyncTee)
+                else:
+                    state.chunk(chunk)
                 yield chunk
         except GeneratorExit:
             state.finish(complete=False)

@@ -50,6 +50,8 @@ class ParsedResponse:
 
 def as_int(value: object) -> int:
     """``value`` as a non-negative int; anything else counts as 0."""
+    if type(value) is int:  # the usual case, first
+        return value if value > 0 else 0
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
@@ -59,9 +61,12 @@ def as_int(value: object) -> int:
     return 0
 
 
+_EMPTY: Mapping[str, Any] = {}
+
+
 def _sub(d: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     v = d.get(key)
-    return v if isinstance(v, Mapping) else {}
+    return v if type(v) is dict or isinstance(v, Mapping) else _EMPTY
 
 
 def openai_usage(u: Mapping[str, Any]) -> Usage:

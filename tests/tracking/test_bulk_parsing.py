@@ -16,7 +16,7 @@ from test_parsing import (
     _sse,
 )
 
-from agentopt.tracking.bulk import decode_payloads, split_stream
+from agentopt.tracking.bulk import chat_text_run, decode_payloads, split_stream
 from agentopt.tracking.sse import StreamParser
 
 
@@ -78,7 +78,23 @@ def _variants(stream: bytes) -> list[bytes]:
     return out
 
 
+def _texts(n: int, start: int = 0) -> list[tuple[str | None, Any]]:
+    return [(None, _chat_chunk({"content": WORDS[(start + i) % len(WORDS)]})) for i in range(n)]
+
+
+_TOOL = _chat_chunk({"tool_calls": [{"index": 0, "id": "t", "function": {"name": "f"}}]})
+_END = [(None, _chat_chunk({}, finish="stop")), (None, "[DONE]")]
+#: Shapes around the run of text chunks that ``chat_text_run`` cuts in one go.
+NO_ROLE = _compact([*_texts(20), *_END])
+TWO_RUNS = _compact([*_texts(10), (None, _TOOL), *_texts(12, 3), *_END])
+NULL_AFTER = _compact([*_texts(12), (None, _chat_chunk({"content": None})), *_END])
+NO_TAIL = _compact(_texts(12))
+
 STREAMS = [
+    ("openai", NO_ROLE),
+    ("openai", TWO_RUNS),
+    ("openai", NULL_AFTER),
+    ("openai", NO_TAIL),
     ("openai", OPENAI_CHAT_STREAM),
     ("openai", RESPONSES_STREAM),
     ("anthropic", ANTHROPIC_STREAM),
@@ -137,3 +153,21 @@ def test_feed_all_never_raises() -> None:
         p = StreamParser("openai")
         p.feed_all(junk)
         assert p.finish() is not None
+
+
+def test_a_run_of_text_chunks_is_cut_in_one_go() -> None:
+    run = chat_text_run(LONG)
+    assert run is not None
+    head, texts, tail, template = run
+    assert texts == [WORDS[i % len(WORDS)] for i in range(40)]
+    assert head.count(b"\n\n") == 1 and tail.count(b"\n\n") == 3  # role; finish, usage, DONE
+    assert template.fast and template.model == "gpt-4o-2024-08-06"
+    no_role = chat_text_run(NO_ROLE)  # the first chunk goes with the head
+    assert no_role is not None and no_role[1] == [WORDS[i % len(WORDS)] for i in range(1, 20)]
+
+
+def test_streams_without_such_a_run_are_not_cut() -> None:
+    assert chat_text_run(OPENAI_CHAT_STREAM) is None  # too few chunks to pay off
+    assert chat_text_run(TWO_RUNS) is None  # two runs: parsed event by event
+    assert chat_text_run(LONG.replace(b"\n", b"\r\n")) is None
+    assert chat_text_run(LONG.replace(b"llo", b'l","x', 1)) is None  # not one string each
