@@ -14,11 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import ipykernel  # noqa: F401  # the notebook extra: `make test` installs it, so a missing one fails
+import nbclient
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
