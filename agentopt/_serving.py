@@ -14,7 +14,8 @@ import contextlib
 import socket
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from types import TracebackType
+from typing import Any, Literal, Self
 
 from agentopt.exceptions import AgentOptError
 
@@ -22,8 +23,9 @@ __all__ = ["ThreadedServer"]
 
 
 class ThreadedServer:
-    """uvicorn in a daemon thread. ``error`` is the exception class raised when
-    binding or starting fails (each caller names its own component)."""
+    """uvicorn in a daemon thread; a context manager. ``error`` is the exception
+    class raised when binding or starting fails, or ``url`` is read before
+    ``start()`` (each subclass names its own component)."""
 
     def __init__(
         self,
@@ -67,13 +69,15 @@ class ThreadedServer:
     @property
     def url(self) -> str:
         """``http://host:port`` (no trailing slash)."""
+        if self._thread is None:
+            raise self.error(f"{self.name} is not running")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 10.0) -> Self:
         """Bind, serve in a daemon thread, and return once it accepts connections."""
         if self._thread is not None:
-            return
+            return self
         try:
             import uvicorn
         except ImportError as exc:  # the 'server' extra
@@ -127,6 +131,7 @@ class ThreadedServer:
         if not started.wait(timeout) or not self._server.started:
             self.stop()
             raise self.error(f"{self.name} did not start on port {self.port}: {self._failure}")
+        return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving and join the thread (idempotent)."""
@@ -144,6 +149,21 @@ class ThreadedServer:
             thread.join(timeout)
         self._thread = None
         self._loop = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = self.url if self._thread is not None else "stopped"
+        return f"{type(self).__name__}({where})"
 
 
 def _when_started(server: Any, started: threading.Event) -> None:

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from agentopt.exceptions import StoreError
 from agentopt.records import Observation
+from agentopt.tracking.store import connect_sqlite
 
 __all__ = [
     "JSONLStore",
@@ -171,11 +172,8 @@ class SQLiteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._db = connect_sqlite(self.path, what="the observation store")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the observation store: {exc}") from exc

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from agentopt._serving import ThreadedServer
@@ -20,7 +19,7 @@ from agentopt.sim.world import World
 __all__ = ["SimServer"]
 
 
-class SimServer:
+class SimServer(ThreadedServer):
     """Serve a world over HTTP with uvicorn (httptools + uvloop) on ``host:port``.
 
     ``port=0`` (the default) picks a free port; read it from ``port`` or ``url``
@@ -37,9 +36,9 @@ class SimServer:
         port: int = 0,
         log_level: str = "warning",
     ) -> None:
-        self.app: SimApp = create_app(world, seed=seed, time_scale=time_scale)
-        self._server = ThreadedServer(
-            self.app,
+        app: SimApp = create_app(world, seed=seed, time_scale=time_scale)
+        super().__init__(
+            app,
             host=host,
             port=port,
             name="agentopt-sim",
@@ -47,20 +46,9 @@ class SimServer:
             log_level=log_level,
             backlog=2048,
             uvloop=True,
-            on_stop=self.app.close,  # wake hanging requests so shutdown is prompt
+            on_stop=app.close,  # wake hanging requests so shutdown is prompt
         )
-
-    @property
-    def host(self) -> str:
-        return self._server.host
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def _thread(self) -> object | None:  # kept for tests that check shutdown
-        return self._server._thread
+        self.app: SimApp = app
 
     # ------------------------------------------------------------------ addresses
     @property
@@ -82,13 +70,6 @@ class SimServer:
         self.app.faults.inject(m.name, str(fault), times)
 
     @property
-    def url(self) -> str:
-        """``http://host:port`` (no trailing slash)."""
-        if not self._server.started:
-            raise SimulatorError("the SimServer is not started")
-        return self._server.url
-
-    @property
     def openai_base_url(self) -> str:
         return self.url + "/v1"
 
@@ -96,27 +77,6 @@ class SimServer:
     def anthropic_base_url(self) -> str:
         return self.url
 
-    # ------------------------------------------------------------------ life cycle
-    def start(self, timeout: float = 10.0) -> SimServer:
-        """Bind, start serving in a daemon thread, and return once it accepts connections."""
-        self._server.start(timeout)
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving: wake hanging requests, close connections, join the thread."""
-        self._server.stop(timeout)
-
-    def __enter__(self) -> SimServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
-        where = self._server.url if self._server.started else "stopped"
+        where = self.url if self.started else "stopped"
         return f"SimServer(world={self.world.name!r}, {where})"

@@ -34,7 +34,7 @@ from agentopt.selectors.confidence import (
     normal_radius,
 )
 
-__all__ = ["BoundKind", "PairedEliminationStrategy", "checkpoints"]
+__all__ = ["BoundKind", "CheckpointElimination", "PairedEliminationStrategy", "checkpoints"]
 
 BoundKind = Literal["normal", "bernstein", "hoeffding"]
 
@@ -50,7 +50,47 @@ def checkpoints(n: int, first: int, growth: float) -> list[int]:
     return out
 
 
-class PairedEliminationStrategy(Strategy):
+class CheckpointElimination(Strategy):
+    """Elimination on a checkpoint schedule: every alive arm is evaluated up to the
+    next checkpoint of the shuffled order, then :meth:`_check` eliminates.
+
+    Subclasses set ``self._checkpoints`` (from :func:`checkpoints`), ``self._next
+    = 0`` and ``self._pending = False`` in ``_on_start`` and implement ``_check``.
+    """
+
+    _checkpoints: list[int]
+    _next: int
+    _pending: bool
+
+    def _check(self) -> None:
+        raise NotImplementedError
+
+    def update(self) -> None:
+        if self._pending:
+            self._pending = False
+            self._check()
+
+    def ask(self) -> list[Pair]:
+        self._require_started()
+        if self._finished:
+            return []
+        self.update()
+        if self._finished:
+            return []
+        alive = self.alive()
+        while self._next < len(self._checkpoints):
+            upto = self._checkpoints[self._next]
+            self._next += 1
+            pairs = self._next_prefix_pairs(alive, upto)
+            if pairs:
+                self.round += 1
+                self._pending = True
+                return pairs
+        self._finished = True
+        return []
+
+
+class PairedEliminationStrategy(CheckpointElimination):
     """Paired successive elimination against the leader (see the module docstring).
 
     Options: ``initial_fraction`` (first checkpoint as a share of N, at least
@@ -111,30 +151,6 @@ class PairedEliminationStrategy(Strategy):
         self._tests = k * max(1, len(self._checkpoints) - 1)
         self._delta = (1.0 - self.confidence_) / self._tests
         self._gap = math.inf
-
-    def update(self) -> None:
-        if self._pending:
-            self._pending = False
-            self._check()
-
-    def ask(self) -> list[Pair]:
-        self._require_started()
-        if self._finished:
-            return []
-        self.update()
-        if self._finished:
-            return []
-        alive = self.alive()
-        while self._next < len(self._checkpoints):
-            upto = self._checkpoints[self._next]
-            self._next += 1
-            pairs = self._next_prefix_pairs(alive, upto)
-            if pairs:
-                self.round += 1
-                self._pending = True
-                return pairs
-        self._finished = True
-        return []
 
     # ------------------------------------------------------------------ the test
     def paired_matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -14,14 +14,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from agentopt.exceptions import ConfigError
-from agentopt.selectors.base import Pair, Strategy
 from agentopt.selectors.confidence import per_arm_radius, z_value
-from agentopt.selectors.strategies.paired_elimination import checkpoints
+from agentopt.selectors.strategies.paired_elimination import CheckpointElimination, checkpoints
 
 __all__ = ["SuccessiveEliminationStrategy"]
 
 
-class SuccessiveEliminationStrategy(Strategy):
+class SuccessiveEliminationStrategy(CheckpointElimination):
     """Per-arm confidence intervals; drop arms whose UCB < the best LCB."""
 
     name: ClassVar[str] = "successive_elimination"
@@ -73,26 +72,3 @@ class SuccessiveEliminationStrategy(Strategy):
                 self._eliminate(j)
         if len(self.alive()) <= 1 or (self.epsilon_ > 0 and self.gap_bound() <= self.epsilon_):
             self._finished = True
-
-    def update(self) -> None:
-        if self._pending:
-            self._pending = False
-            self._check()
-
-    def ask(self) -> list[Pair]:
-        self._require_started()
-        if self._finished:
-            return []
-        self.update()
-        if self._finished:
-            return []
-        while self._next < len(self._checkpoints):
-            upto = self._checkpoints[self._next]
-            self._next += 1
-            pairs = self._next_prefix_pairs(self.alive(), upto)
-            if pairs:
-                self.round += 1
-                self._pending = True
-                return pairs
-        self._finished = True
-        return []
