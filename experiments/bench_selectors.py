@@ -3,6 +3,10 @@ agentopt-bench tables (50 seeds), checked against the published arm-elimination
 row and the targets of issue 5, plus the strategies' own CPU time.
 
     .venv/bin/python experiments/bench_selectors.py [--seeds 50] [--json out.json]
+    .venv/bin/python experiments/bench_selectors.py --frontier 0.95,0.9,0.8   # auto only
+
+``--frontier`` prints only ``auto``'s found-best / savings / ε-good at each
+confidence level (the README's frontier table).
 
 Figures measured on a shared 2-core machine are noisy in time, not in quality.
 """
@@ -82,12 +86,32 @@ def strategy_cpu_per_evaluation(n_arms: int = 100, n_datapoints: int = 300) -> d
     return out
 
 
+def frontier(confidences: list[float], seeds: int, epsilon: float) -> None:
+    """``auto``'s found best / savings / ε-good on each table at each confidence."""
+    tables = {n: ReplayTable.from_csv(DATA / f"{n}.csv") for n in TABLES}
+    print(f"auto: found best / savings / ε-good, {seeds} seeds")
+    print(f"{'confidence':>10s} " + " ".join(f"{n:>22s}" for n in TABLES))
+    for c in confidences:
+        cells = []
+        for table in tables.values():
+            r = run_method(table, get_strategy("auto", confidence=c), seeds=seeds, epsilon=epsilon)
+            cells.append(
+                f"{100 * r['found_best']:.0f} / {100 * r['savings']:.1f} / "
+                f"{100 * r['epsilon_good']:.0f}"
+            )
+        print(f"{c:10.2f} " + " ".join(f"{x:>22s}" for x in cells))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seeds", type=int, default=50)
     ap.add_argument("--epsilon", type=float, default=0.01)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--frontier", default=None, help="comma-separated confidences for auto")
     args = ap.parse_args()
+    if args.frontier:
+        frontier([float(c) for c in args.frontier.split(",")], args.seeds, args.epsilon)
+        return
 
     t_all = time.perf_counter()
     rows = []
