@@ -18,6 +18,7 @@ __all__ = [
     "PricingError",
     "ProviderError",
     "RoutingError",
+    "RoutingWarning",
     "SelectionError",
     "SimulatorError",
     "StoreError",
@@ -63,6 +64,10 @@ class ProviderError(AgentOptError):
 
 class RoutingError(AgentOptError):
     """A router could not choose a model."""
+
+
+class RoutingWarning(UserWarning):
+    """Router feedback that was ignored or matched nothing (the router says why)."""
 
 
 class BudgetExhaustedError(RoutingError):

@@ -19,10 +19,13 @@ keeps the caller's model.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import tempfile
 import threading
+import warnings
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -30,7 +33,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 
-from agentopt.exceptions import BudgetExhaustedError, ConfigError, RoutingError
+from agentopt.exceptions import BudgetExhaustedError, ConfigError, RoutingError, RoutingWarning
 from agentopt.records import CallRecord
 from agentopt.routers.arms import Arms, Candidates
 from agentopt.routers.context import Feedback, PromptFeatures, RouteContext
@@ -43,6 +46,38 @@ __all__ = ["Router"]
 R = TypeVar("R", bound="Router")
 _STATE_FORMAT = "agentopt.router/1"
 _MAX_PENDING = 100_000  # datapoints awaiting feedback kept in memory
+
+
+_SAVE_LOCKS: dict[str, threading.Lock] = {}
+_SAVE_LOCKS_GUARD = threading.Lock()
+
+
+def _path_lock(p: Path) -> threading.Lock:
+    key = os.path.abspath(p)
+    with _SAVE_LOCKS_GUARD:
+        lock = _SAVE_LOCKS.get(key)
+        if lock is None:
+            lock = _SAVE_LOCKS[key] = threading.Lock()
+        return lock
+
+
+def _fsync_dir(d: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _signature(fb: Feedback) -> str:
+    """What a feedback without routed calls credits (its models and combination)."""
+    return json.dumps([list(fb.models), sorted((fb.combo or {}).items())])
 
 
 class Router:
@@ -111,6 +146,9 @@ class Router:
         self._decisions: deque[dict[str, Any]] = deque(maxlen=self.history)
         self._pending: OrderedDict[str, Pending] = OrderedDict()
         self._observed: OrderedDict[str, None] = OrderedDict()  # data_ids with recorded spend
+        # data_ids already credited: "routed", or the signature of reported models
+        self._rewarded: OrderedDict[str, str] = OrderedDict()
+        self._ignored = 0  # feedbacks ignored (duplicates, nothing to credit)
         self._lock = threading.RLock()  # the tracker may route from several threads
 
     # ------------------------------------------------------------------ policy hooks
@@ -136,9 +174,7 @@ class Router:
             )
         return i
 
-    def _learn_arm(
-        self, i: int, reward: float, cost_usd: float | None, features: PromptFeatures | None
-    ) -> None:
+    def _learn_arm(self, i: int, reward: float, cost_usd: float | None, features: Any) -> None:
         self._learn(self.arms.labels[i], reward, cost_usd, features)
 
     def _params(self) -> dict[str, Any]:
@@ -151,6 +187,22 @@ class Router:
 
     def _load_policy_state(self, state: Mapping[str, Any]) -> None:
         return None
+
+    def _context_of(self, ctx: RouteContext) -> Any:
+        """What the policy learns from for this call, kept with the datapoint
+        until its feedback and passed to ``_learn_arm`` as ``features``
+        (default: the cheap :class:`PromptFeatures`)."""
+        return ctx.features
+
+    def _encode_features(self, features: Any) -> Any:
+        """``_context_of`` output as JSON (for saved pending datapoints)."""
+        if features is None:
+            return None
+        f: PromptFeatures = features
+        return [f.token_estimate, f.has_tools, f.has_images, f.turns]
+
+    def _decode_features(self, data: Any) -> Any:
+        return None if data is None else PromptFeatures(*data)
 
     # ------------------------------------------------------------------ routing
     def route(self, ctx: RouteContext) -> str | None:
@@ -253,10 +305,10 @@ class Router:
     def _pending_for(self, ctx: RouteContext) -> Pending:
         key = ctx.data_id
         if key is None:
-            return Pending(features=ctx.features)
+            return Pending(features=self._context_of(ctx))
         pend = self._pending.get(key)
         if pend is None:
-            pend = self._pending[key] = Pending(features=ctx.features)
+            pend = self._pending[key] = Pending(features=self._context_of(ctx))
             if len(self._pending) > _MAX_PENDING:
                 self._pending.popitem(last=False)
         return pend
@@ -290,14 +342,19 @@ class Router:
 
     def update(self: R, feedback: Feedback) -> R:
         """Credit ``feedback.reward`` (in [0, 1]) to the arms of its datapoint.
-        Each feedback counts: giving one datapoint's feedback twice credits twice."""
+
+        A datapoint's calls are credited once: feedback again for a
+        ``data_id`` whose calls were already credited (and none routed since)
+        is ignored with a :class:`~agentopt.exceptions.RoutingWarning`, and so
+        is feedback that matches no call this router routed and names no
+        candidate model."""
         with self._lock:
             self._update(feedback)
         return self
 
     def _update(self, feedback: Feedback) -> None:
         r = feedback.reward
-        if not isinstance(r, int | float) or not 0.0 <= float(r) <= 1.0:
+        if isinstance(r, bool) or not isinstance(r, int | float) or not 0.0 <= float(r) <= 1.0:
             raise ConfigError(f"feedback reward must be a number in [0, 1], got {r!r}")
         reward = float(r)
         cost = feedback.cost_usd
@@ -305,12 +362,39 @@ class Router:
             cost = None
         key = feedback.data_id
         pend = self._pending.pop(key, None) if key is not None else None
+        if pend is None and key is not None:
+            done = self._rewarded.get(key)
+            signature = _signature(feedback)
+            if done is not None and (done == "routed" or done == signature):
+                self._ignored += 1
+                warnings.warn(
+                    f"{type(self).__name__}: feedback for data_id {key!r} was already "
+                    "credited; ignored (a datapoint's calls are credited once)",
+                    RoutingWarning,
+                    stacklevel=3,
+                )
+                return
         features = feedback.features or (pend.features if pend is not None else None)
         credit = assign(self.arms, pend, feedback, cost)
         self._uncredited += credit.uncredited
         share = credit.cost_share
         credits = credit.arms
         spent_by = credit.spent_by
+        if not credits:
+            self._ignored += 1
+            what = "no data_id" if key is None else f"data_id {key!r}"
+            warnings.warn(
+                f"{type(self).__name__}: feedback for {what} matches no call this router "
+                f"routed and names no candidate model (models={list(feedback.models)}, "
+                f"combo={dict(feedback.combo or {})}): nothing credited",
+                RoutingWarning,
+                stacklevel=3,
+            )
+        elif key is not None:
+            self._rewarded[key] = "routed" if pend is not None else _signature(feedback)
+            self._rewarded.move_to_end(key)
+            if len(self._rewarded) > _MAX_PENDING:
+                self._rewarded.popitem(last=False)
         self._feedbacks += 1
         for i in credits:
             self._n[i] += 1
@@ -374,6 +458,7 @@ class Router:
             "kept_rate": self._kept / self._calls if self._calls else 0.0,
             "feedbacks": self._feedbacks,
             "uncredited": self._uncredited,
+            "ignored_feedbacks": self._ignored,
             "spend_usd": self.limits.total_spend,
             "arms": {
                 label: {
@@ -424,11 +509,25 @@ class Router:
             restore_router_state(self, state, _STATE_FORMAT)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`state_dict` as JSON (atomically)."""
+        """Write :meth:`state_dict` as JSON, atomically: a unique temporary file
+        in the same directory, fsynced, then renamed over ``path``. Saves to one
+        path are serialised, so concurrent saves (threads, or processes: each
+        writes its own temporary file) always leave a complete state behind."""
         p = Path(path)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(json.dumps(self.state_dict()), encoding="utf-8")
-        tmp.replace(p)
+        data = json.dumps(self.state_dict())
+        with _path_lock(p):
+            fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, p)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            _fsync_dir(p.parent)
         return p
 
     @classmethod

@@ -99,6 +99,13 @@ class ContextualRouter(Router):
 
     def _load_policy_state(self, state: Mapping[str, Any]) -> None:
         if "a_inv" in state:
-            self._a_inv = np.asarray(state["a_inv"], dtype=float)
-            self._b = np.asarray(state["b"], dtype=float)
-            self._theta = np.asarray(state["theta"], dtype=float)
+            a_inv = np.asarray(state["a_inv"], dtype=float)
+            b = np.asarray(state["b"], dtype=float)
+            theta = np.asarray(state["theta"], dtype=float)
+            k = len(self.arms)
+            if a_inv.shape != (k, _D, _D) or b.shape != (k, _D) or theta.shape != (k, _D):
+                raise ConfigError(
+                    f"router state: contextual matrices have shape {a_inv.shape}, expected "
+                    f"{(k, _D, _D)} (saved with other candidates or another feature set)"
+                )
+            self._a_inv, self._b, self._theta = a_inv, b, theta

@@ -11,9 +11,10 @@ kept the caller's model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from agentopt.routers.arms import Arms
-from agentopt.routers.context import Feedback, PromptFeatures
+from agentopt.routers.context import Feedback
 
 __all__ = ["Credit", "Pending", "assign"]
 
@@ -25,7 +26,7 @@ class Pending:
     arms: list[int] = field(default_factory=list)  # flat: every arm pulled
     arm: int | None = None  # multi-node: the combination chosen
     used: dict[str, str] = field(default_factory=dict)  # node → model routed
-    features: PromptFeatures | None = None
+    features: Any = None  # the policy's context (default: PromptFeatures)
 
 
 @dataclass(slots=True)

@@ -12,7 +12,6 @@ import numpy as np
 
 from agentopt.exceptions import ConfigError
 from agentopt.routers.arms import Arms
-from agentopt.routers.context import PromptFeatures
 from agentopt.routers.credit import Pending
 
 if TYPE_CHECKING:
@@ -22,11 +21,6 @@ __all__ = ["restore_router_state", "router_state"]
 
 
 def router_state(router: Router, fmt: str) -> dict[str, Any]:
-    def feat(f: PromptFeatures | None) -> list[Any] | None:
-        if f is None:
-            return None
-        return [f.token_estimate, f.has_tools, f.has_images, f.turns]
-
     return {
         "format": fmt,
         "router": router.name,
@@ -46,47 +40,103 @@ def router_state(router: Router, fmt: str) -> dict[str, Any]:
             "kept": router._kept,
             "feedbacks": router._feedbacks,
             "uncredited": router._uncredited,
+            "ignored": router._ignored,
         },
         "excluded": sorted(router._excluded),
         "limits": router.limits.state_dict(),
         "pending": {
-            k: {"arms": p.arms, "arm": p.arm, "used": p.used, "features": feat(p.features)}
+            k: {
+                "arms": p.arms,
+                "arm": p.arm,
+                "used": p.used,
+                "features": router._encode_features(p.features),
+            }
             for k, p in router._pending.items()
         },
         "observed": list(router._observed),
+        "rewarded": dict(router._rewarded),
         "decisions": list(router._decisions),
         "policy": router._policy_state(),
     }
 
 
 def restore_router_state(router: Router, state: Mapping[str, Any], fmt: str) -> None:
-    if state.get("format") != fmt:
-        raise ConfigError(f"not a router state (format {state.get('format')!r})")
+    """Restore ``state`` into ``router``. Every part is checked before any is
+    applied, so a state that does not fit (other candidates, a hand-edited or
+    truncated file) raises :class:`ConfigError` and leaves the router as it was."""
+    if not isinstance(state, Mapping) or state.get("format") != fmt:
+        got = state.get("format") if isinstance(state, Mapping) else type(state).__name__
+        raise ConfigError(f"not a router state (format {got!r})")
+    try:
+        _restore(router, state)
+    except ConfigError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise ConfigError(
+            f"router state for {type(router).__name__} is malformed "
+            f"({type(exc).__name__}: {exc}); it was not loaded"
+        ) from exc
+
+
+def _arr(a: Mapping[str, Any], name: str, k: int, dtype: Any) -> np.ndarray:
+    out = np.asarray(a[name], dtype=dtype)
+    if out.shape != (k,):
+        raise ConfigError(
+            f"router state: arms.{name} has shape {out.shape}, this router has {k} arms "
+            "(the state was saved with other candidates)"
+        )
+    return out
+
+
+def _restore(router: Router, state: Mapping[str, Any]) -> None:
     saved = Arms.from_candidates(state["config"]["candidates"]).labels
     if saved != router.arms.labels:
-        raise ConfigError("router state: the saved candidates differ from this router's")
-    router.rng.bit_generator.state = state["rng"]
+        raise ConfigError(
+            "router state: the saved candidates differ from this router's "
+            f"(saved {saved}, this router {router.arms.labels})"
+        )
+    k = len(router.arms)
     a = state["arms"]
-    router._pulls = np.asarray(a["pulls"], dtype=np.int64)
-    router._n = np.asarray(a["n"], dtype=float)
-    router._sum = np.asarray(a["sum"], dtype=float)
-    router._sumsq = np.asarray(a["sumsq"], dtype=float)
-    router._cost_n = np.asarray(a["cost_n"], dtype=float)
-    router._cost_sum = np.asarray(a["cost_sum"], dtype=float)
+    arrays = {
+        "pulls": _arr(a, "pulls", k, np.int64),
+        "n": _arr(a, "n", k, float),
+        "sum": _arr(a, "sum", k, float),
+        "sumsq": _arr(a, "sumsq", k, float),
+        "cost_n": _arr(a, "cost_n", k, float),
+        "cost_sum": _arr(a, "cost_sum", k, float),
+    }
+    pending: OrderedDict[str, Pending] = OrderedDict()
+    for key, p in state.get("pending", {}).items():
+        arms = [int(i) for i in p["arms"]]
+        arm = None if p["arm"] is None else int(p["arm"])
+        if any(not 0 <= i < k for i in [*arms, *([] if arm is None else [arm])]):
+            raise ConfigError(
+                f"router state: pending datapoint {key!r} names arm indices outside 0..{k - 1}"
+            )
+        pending[key] = Pending(
+            arms=arms,
+            arm=arm,
+            used=dict(p["used"]),
+            features=router._decode_features(p.get("features")),
+        )
     c = state["counters"]
+    rng_state = state["rng"]
+    probe = np.random.default_rng()
+    probe.bit_generator.state = rng_state  # validates before anything is applied
+    router.rng.bit_generator.state = rng_state
+    router._pulls = arrays["pulls"]
+    router._n = arrays["n"]
+    router._sum = arrays["sum"]
+    router._sumsq = arrays["sumsq"]
+    router._cost_n = arrays["cost_n"]
+    router._cost_sum = arrays["cost_sum"]
     router._calls, router._activated, router._kept = c["calls"], c["activated"], c["kept"]
     router._feedbacks, router._uncredited = c["feedbacks"], c["uncredited"]
+    router._ignored = int(c.get("ignored", 0))
     router._excluded = set(state.get("excluded", ()))
     router.limits.load_state_dict(state.get("limits", {}))
-    router._pending = OrderedDict()
-    for k, p in state.get("pending", {}).items():
-        f = p.get("features")
-        router._pending[k] = Pending(
-            arms=list(p["arms"]),
-            arm=p["arm"],
-            used=dict(p["used"]),
-            features=None if f is None else PromptFeatures(*f),
-        )
-    router._observed = OrderedDict((k, None) for k in state.get("observed", ()))
+    router._pending = pending
+    router._observed = OrderedDict((k_, None) for k_ in state.get("observed", ()))
+    router._rewarded = OrderedDict((str(k_), str(v)) for k_, v in state.get("rewarded", {}).items())
     router._decisions = deque(state.get("decisions", ()), maxlen=router.history)
     router._load_policy_state(state.get("policy", {}))

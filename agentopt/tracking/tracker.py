@@ -19,6 +19,7 @@ recorded with no ids and not routed.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -344,6 +345,11 @@ class LLMTracker:
         (a selection evaluates several on the same datapoint). Returns the Feedback."""
         if data_id is None:
             raise ConfigError("LLMTracker.feedback(): data_id is required")
+        if isinstance(score, bool) or not isinstance(score, int | float) or math.isnan(score):
+            raise ConfigError(
+                f"LLMTracker.feedback(data_id={data_id!r}): score must be a number in [0, 1], "
+                f"got {score!r}"
+            )
         key = str(data_id)
         recs = self.get_records(data_id=key, combo_id=combo_id)
         models = tuple(r.model or r.requested_model or "?" for r in recs)

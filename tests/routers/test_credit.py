@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agentopt.exceptions import RoutingWarning
 from agentopt.routers import Feedback, RouteContext, Router
 
 
@@ -101,8 +102,9 @@ def test_multi_node_feedback_combo_fills_nodes_the_router_did_not_route() -> Non
     # feedback for a datapoint the router never saw, with a complete combo
     router.update(Feedback(reward=0.0, combo={"planner": "p1", "solver": "s0"}, data_id="new"))
     assert router.stats()["arms"]["planner=p1 + solver=s0"]["rewards"] == 1
-    # and with an incomplete one: nothing to credit
-    router.update(Feedback(reward=0.0, combo={"planner": "p1"}, data_id="other"))
+    # and with an incomplete one: nothing to credit, and a warning says so
+    with pytest.warns(RoutingWarning, match="nothing credited"):
+        router.update(Feedback(reward=0.0, combo={"planner": "p1"}, data_id="other"))
     assert router.stats()["uncredited"] == 1
 
 

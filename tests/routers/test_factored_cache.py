@@ -59,7 +59,7 @@ def feed(r: Router, steps: int, seed: int, graded: bool) -> None:
         )
         combo = None if r.arms.combos is None else r.arms.combos[a]
         models = (r.arms.labels[a],) if combo is None else ()
-        r.update(Feedback(reward=y, models=models, combo=combo, data_id=f"d{t}"))
+        r.update(Feedback(reward=y, models=models, combo=combo, data_id=f"s{seed}-d{t}"))
 
 
 @pytest.mark.parametrize("cands", [GRID, FLAT], ids=["grid", "flat"])

@@ -140,3 +140,14 @@ def test_cross_provider_candidate_is_routed_credited_and_budgeted(
     # the records name the model as it answered; spend is still booked to the candidate
     spent = sum(r.cost_usd or 0.0 for r in t.records)
     assert s["models"][target]["spend_usd"] == pytest.approx(spent)
+
+
+def test_tracker_feedback_with_score_none_is_a_clear_error() -> None:
+    from agentopt.exceptions import ConfigError
+
+    router = ThompsonRouter(["gpt-4o-mini", "gpt-4o"], seed=0)
+    with (
+        LLMTracker(router=router) as t,
+        pytest.raises(ConfigError, match=r"score must be a number"),
+    ):
+        t.feedback(data_id="q1", score=None)  # type: ignore[arg-type]

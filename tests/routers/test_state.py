@@ -91,3 +91,63 @@ def test_load_rejects_other_candidates_and_bad_files(tmp_path: Path) -> None:
     bad.write_text("[]")
     with pytest.raises(ConfigError, match="not a saved router"):
         Router.load(bad)
+
+
+def test_concurrent_saves_to_one_path_always_leave_a_loadable_file(tmp_path: Path) -> None:
+    import threading
+
+    routers = [ThompsonRouter(["a", "b", "c"], seed=i) for i in range(4)]
+    for i, r in enumerate(routers):
+        play(r, bernoulli(MEANS), 20 + 10 * i, seed=i)
+    path = tmp_path / "shared.json"
+    routers[0].save(path)
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(routers) + 1)
+
+    def saver(r: Router) -> None:
+        start.wait()
+        for _ in range(150):
+            try:
+                r.save(path)
+            except BaseException as exc:  # every failure is a finding
+                errors.append(exc)
+
+    def reader() -> None:
+        start.wait()
+        for _ in range(150):
+            try:
+                Router.load(path)
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=saver, args=(r,)) for r in routers]
+    threads.append(threading.Thread(target=reader))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    loaded = Router.load(path)
+    assert any(loaded.state_dict() == r.state_dict() for r in routers)
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.json"]  # no temporary left
+
+
+def test_state_with_other_arms_is_a_clear_error_and_leaves_the_router_as_it_was() -> None:
+    three = ThompsonRouter(["a", "b", "c"], seed=1)
+    play(three, bernoulli(MEANS), 30)
+    state = three.state_dict()
+    state["config"]["candidates"] = ["a", "b"]  # e.g. a hand-edited candidate list
+    two = ThompsonRouter(["a", "b"], seed=1)
+    before = two.state_dict()
+    with pytest.raises(ConfigError, match=r"arms\.pulls has shape \(3,\), this router has 2 arms"):
+        two.load_state_dict(state)
+    assert two.state_dict() == before
+    two.route(RouteContext(requested_model=None, data_id="after"))  # still usable
+
+
+def test_truncated_state_is_a_clear_error() -> None:
+    router = ThompsonRouter(["a", "b"], seed=1)
+    state = router.state_dict()
+    del state["arms"]
+    with pytest.raises(ConfigError, match=r"router state for ThompsonRouter is malformed"):
+        router.load_state_dict(state)
