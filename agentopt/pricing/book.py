@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -70,15 +71,31 @@ def _strip_candidates(name: str) -> list[str]:
     return out
 
 
+def _check_rate(model: str, key: str, value: float | None) -> None:
+    """A rate must be a finite, non-negative number: NaN or infinity (``1e400``
+    in JSON) would price every call as ``nan``/``inf`` and pass for known."""
+    if value is None:
+        return
+    if not math.isfinite(value):
+        raise PricingError(f"price of {model!r}: {key}={value!r} is not a finite number")
+    if value < 0:
+        raise PricingError(f"price of {model!r}: {key}={value} is negative")
+
+
 def _parse_user_entry(model: str, entry: Any, unit: Unit) -> ModelPrice:
     scale = 1e-6 if unit == "per_million" else 1.0
     if isinstance(entry, ModelPrice):
+        for name in ("input", "output", "cached_input", "reasoning", "cache_write"):
+            _check_rate(model, name, getattr(entry, name))
         return entry
     if isinstance(entry, (tuple, list)) and len(entry) == 2:
         try:
-            return ModelPrice(float(entry[0]) * scale, float(entry[1]) * scale)
+            pair = float(entry[0]), float(entry[1])
         except (TypeError, ValueError) as exc:
             raise PricingError(f"price of {model!r}: {entry!r} is not two numbers") from exc
+        _check_rate(model, "input", pair[0])
+        _check_rate(model, "output", pair[1])
+        return ModelPrice(pair[0] * scale, pair[1] * scale)
     if not isinstance(entry, Mapping):
         raise PricingError(
             f"price of {model!r} must be a mapping or an (input, output) pair, not {entry!r}"
@@ -99,8 +116,7 @@ def _parse_user_entry(model: str, entry: Any, unit: Unit) -> ModelPrice:
                     v = float(e[k])
                 except (TypeError, ValueError) as exc:
                     raise PricingError(f"price of {model!r}: {k}={e[k]!r} is not a number") from exc
-                if v < 0:
-                    raise PricingError(f"price of {model!r}: {k}={v} is negative")
+                _check_rate(model, k, v)
                 return v if per_token else v * scale
         return None
 
@@ -135,9 +151,13 @@ def _parse_user_entry(model: str, entry: Any, unit: Unit) -> ModelPrice:
 
 def _load_user_file(path: Path) -> tuple[dict[str, Any], Unit]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PricingError(f"{path}: cannot read price file: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise PricingError(
+            f"{path}: price file is not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from exc
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
@@ -219,6 +239,8 @@ class PriceBook:
                     inp, out = e.get("input_cost_per_token"), e.get("output_cost_per_token")
                     if not isinstance(inp, (int, float)) or not isinstance(out, (int, float)):
                         continue
+                    if not (math.isfinite(inp) and math.isfinite(out)):
+                        continue  # a broken entry is unpriced, never nan/inf
                     table[name] = ModelPrice(
                         float(inp),
                         float(out),

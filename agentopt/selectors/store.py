@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,7 @@ from pydantic import ValidationError
 
 from agentopt.exceptions import StoreError
 from agentopt.records import Observation
-from agentopt.tracking.store import connect_sqlite
+from agentopt.tracking.sqlite_db import connect_sqlite
 
 __all__ = [
     "JSONLStore",
@@ -111,6 +112,49 @@ def _key(obs: Observation) -> CellKey:
     return Observation.combo_label(obs.combo), int(obs.datapoint)
 
 
+def _repair_last_line(path: Path) -> None:
+    """End the file with a newline before appending to it. A last line without
+    one was cut by a crash: when it is whole JSON it only lacked its newline
+    (add it); otherwise it is a fragment the next line would be glued to, and
+    its cell is re-run anyway (truncate it)."""
+    try:
+        fh = path.open("rb+")
+    except FileNotFoundError:
+        return
+    with fh:
+        size = fh.seek(0, 2)
+        if size == 0:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        # Find the start of the last line, reading backwards in blocks.
+        start, block = size, 65536
+        while start > 0:
+            lo = max(0, start - block)
+            fh.seek(lo)
+            chunk = fh.read(start - lo)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                start = lo + cut + 1
+                break
+            start = lo
+        fh.seek(start)
+        tail = fh.read()
+        try:
+            json.loads(tail)
+            whole = True
+        except ValueError:
+            whole = False
+        if whole:
+            fh.seek(size)
+            fh.write(b"\n")
+        else:
+            fh.truncate(start)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 class JSONLStore:
     """One JSON object per line: ``{"fingerprint", "observation"}``; flushed per line."""
 
@@ -119,6 +163,7 @@ class JSONLStore:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _repair_last_line(self.path)
             self._fh = self.path.open("a", encoding="utf-8")
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot open the observation store: {exc}") from exc
@@ -162,7 +207,7 @@ CREATE TABLE IF NOT EXISTS observations (
     datapoint INTEGER NOT NULL,
     observation TEXT NOT NULL,
     PRIMARY KEY (fingerprint, combo, datapoint)
-)
+);
 """
 
 
@@ -172,11 +217,7 @@ class SQLiteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._db = connect_sqlite(self.path, what="the observation store")
-        try:
-            self._db.execute(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot open the observation store: {exc}") from exc
+        self._db = connect_sqlite(self.path, what="the observation store", schema=_SCHEMA)
 
     def load(self, fp: str) -> dict[CellKey, Observation]:
         with self._lock:

@@ -224,6 +224,10 @@ def _read(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SimulatorError(f"cannot read world file {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise SimulatorError(
+            f"world file {path} is not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from exc
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text)

@@ -7,7 +7,12 @@ file (WAL) under ``cache_dir`` shared safely by threads and processes. Writes
 are buffered and committed in short batches (every ``batch_size`` puts or
 ``flush_interval`` seconds, and on ``flush()``/``close()``); reads in this
 process see buffered entries at once. ``max_entries``/``max_bytes`` evict the
-oldest entries; ``ttl_seconds`` expires them.
+oldest entries; ``ttl_seconds`` expires them. When a write fails (a full
+disk), the unwritten entries stay readable in memory (at most ``max_pending``,
+the oldest dropped first and counted in ``dropped``), the failure is logged
+once, and the next write is tried after a pause that doubles up to a minute,
+never on every put. A cache file that cannot be opened is an error that says
+to delete it or pass ``cache=False``.
 
 >>> cache = ResponseCache(None)
 >>> k = ResponseCache.key("http://h/v1/chat/completions", {"model": "m", "stream": True}, "ns")
@@ -21,6 +26,7 @@ import atexit
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -35,12 +41,25 @@ from typing import Any
 import httpx
 
 from agentopt.exceptions import CacheError, ConfigError, StoreError
-from agentopt.tracking.store import connect_sqlite
+from agentopt.tracking.sqlite_db import connect_sqlite, is_disk_full
 
 __all__ = ["CACHE_FILE", "CachedResponse", "ResponseCache", "namespace_for"]
 
+log = logging.getLogger("agentopt.cache")
+_monotonic = time.monotonic  # indirection: tests drive the retry pause without sleeping
+
 #: File name of the SQLite cache under ``cache_dir``.
 CACHE_FILE = "responses.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY, created_at REAL NOT NULL, size INTEGER NOT NULL,
+    status INTEGER NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL,
+    streamed INTEGER NOT NULL, latency REAL NOT NULL, ttft REAL, model TEXT);
+CREATE INDEX IF NOT EXISTS entries_created ON entries(created_at);
+"""
+# Said with every error about the cache file: it only holds copies of responses.
+_HINT = " (the cache only holds copies of responses: delete it or pass cache=False)"
 
 _EXCLUDED = ("stream", "stream_options")
 _KEY_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key")
@@ -93,6 +112,7 @@ class ResponseCache:
         ttl_seconds: float | None = None,
         batch_size: int = 32,
         flush_interval: float = 0.5,
+        max_pending: int = 1024,
     ) -> None:
         for name, value in (
             ("max_entries", max_entries),
@@ -110,7 +130,12 @@ class ResponseCache:
         self._mem: OrderedDict[str, CachedResponse] = OrderedDict()  # memory mode
         self._mem_bytes = 0
         self._pending: dict[str, CachedResponse] = {}  # SQLite mode: not yet committed
-        self._last_flush = time.monotonic()
+        self.max_pending = max(self.batch_size, max_pending)
+        self.dropped = 0  # unwritten entries dropped because the backlog was full
+        self._retry_at = 0.0
+        self._backoff = 0.0
+        self._failing = False
+        self._last_flush = _monotonic()
         self._closed = False
         self.path: Path | None = None
         self._conn: sqlite3.Connection | None = None
@@ -149,21 +174,9 @@ class ResponseCache:
     def _open(self) -> sqlite3.Connection:
         assert self.path is not None
         try:
-            conn = connect_sqlite(self.path, what="response cache")
+            return connect_sqlite(self.path, what="response cache", schema=_SCHEMA)
         except StoreError as exc:
-            raise CacheError(str(exc)) from exc
-        try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS entries ("
-                " key TEXT PRIMARY KEY, created_at REAL NOT NULL, size INTEGER NOT NULL,"
-                " status INTEGER NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL,"
-                " streamed INTEGER NOT NULL, latency REAL NOT NULL, ttft REAL, model TEXT)"
-            )
-            conn.execute("CREATE INDEX IF NOT EXISTS entries_created ON entries(created_at)")
-        except sqlite3.Error as exc:
-            conn.close()
-            raise CacheError(f"response cache {str(self.path)!r} is not usable: {exc}") from exc
-        return conn
+            raise CacheError(f"{exc}{_HINT}") from exc
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed or self._conn is None:
@@ -205,7 +218,7 @@ class ResponseCache:
                 )
             except sqlite3.Error as exc:
                 raise CacheError(
-                    f"cannot read the response cache {str(self.path)!r}: {exc}"
+                    f"cannot read the response cache {str(self.path)!r}: {exc}{_HINT}"
                 ) from exc
         if row is None:
             return None
@@ -236,12 +249,41 @@ class ResponseCache:
                 self._mem_bytes += response.size
                 self._evict_memory()
                 return
+            self._pending.pop(key, None)
             self._pending[key] = response
+            self._bound_backlog()
+            now = _monotonic()
+            if now < self._retry_at:
+                return  # the last write failed: wait before trying the backlog again
             if (
                 len(self._pending) >= self.batch_size
-                or time.monotonic() - self._last_flush >= self.flush_interval
+                or now - self._last_flush >= self.flush_interval
             ):
-                self._flush_locked()
+                try:
+                    self._flush_locked()
+                except CacheError as exc:
+                    self._failed(exc)
+
+    def _failed(self, exc: CacheError) -> None:
+        """A write failed (a full disk, a lock held too long): keep the backlog,
+        try again after a pause that doubles up to a minute, and say so once."""
+        self._backoff = min(self._backoff * 2, 60.0) if self._backoff else 1.0
+        self._retry_at = _monotonic() + self._backoff
+        if not self._failing:
+            self._failing = True
+            log.warning(
+                "agentopt: %s; keeping up to %d entries in memory and retrying in %.0f s",
+                exc,
+                self.max_pending,
+                self._backoff,
+            )
+
+    def _bound_backlog(self) -> None:
+        """Keep at most ``max_pending`` unwritten entries (oldest dropped: a cache
+        entry lost only costs a future miss)."""
+        while len(self._pending) > self.max_pending:
+            self._pending.pop(next(iter(self._pending)))
+            self.dropped += 1
 
     def _evict_memory(self) -> None:
         while self._mem and (
@@ -266,7 +308,7 @@ class ResponseCache:
                 self._flush_locked()
 
     def _flush_locked(self) -> None:
-        self._last_flush = time.monotonic()
+        self._last_flush = _monotonic()
         if not self._pending:
             return
         rows = [
@@ -293,10 +335,15 @@ class ResponseCache:
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            full = " (the disk is full)" if is_disk_full(exc) else ""
             raise CacheError(
-                f"cannot write {len(rows)} entr(y/ies) to {str(self.path)!r}: {exc}"
+                f"cannot write {len(rows)} entr(y/ies) to the response cache"
+                f" {str(self.path)!r}{full}: {exc}"
             ) from exc
         self._pending.clear()
+        if self._failing:
+            log.warning("agentopt: the response cache %s is writable again", self.path)
+        self._failing, self._backoff, self._retry_at = False, 0.0, 0.0
 
     def _evict_sqlite(self, conn: sqlite3.Connection) -> None:
         if self.ttl_seconds is not None:

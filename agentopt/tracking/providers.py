@@ -1,8 +1,8 @@
 """Which HTTP requests are LLM calls, and which wire format they speak.
 
 A :class:`ProviderRegistry` answers ``match(method, url)`` on the capture hot
-path. Registered providers match on their host and path patterns; any other
-host matches too when its path is a well-known LLM endpoint
+path. Registered providers match on their origin (host and port) and path
+patterns; any other origin matches too when its path is a well-known LLM endpoint
 (``…/chat/completions``, ``…/responses``, ``…/v1/messages``,
 ``…:generateContent``, ``…:streamGenerateContent``), because
 OpenAI-compatible servers (vLLM, a local simulator) live anywhere.
@@ -121,13 +121,17 @@ class ProviderSpec:
 
 
 class ProviderRegistry:
-    """Providers by host, with a memo of recent answers (the capture hot path)."""
+    """Providers by origin (host and port), with a memo of recent answers (the
+    capture hot path)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_name: dict[str, ProviderSpec] = {}
-        # host -> [(spec, compiled patterns)], newest registration first
-        self._by_host: dict[str, list[tuple[ProviderSpec, tuple[re.Pattern[str], ...]]]] = {}
+        # (host, port) -> [(spec, compiled patterns)], newest registration first.
+        # The port is part of the key: two local servers on one host are two providers.
+        self._by_origin: dict[
+            tuple[str, int | None], list[tuple[ProviderSpec, tuple[re.Pattern[str], ...]]]
+        ] = {}
         self._memo: dict[tuple[str, str, int | None, str], ProviderSpec | None] = {}
         self._memo_text: dict[str, ProviderSpec | None] = {}
         self._generation = _GENERATION[0]
@@ -178,11 +182,11 @@ class ProviderRegistry:
         with self._lock:
             old = self._by_name.get(name)
             if old is not None:
-                for host in old.hosts:
-                    entries = self._by_host.get(host, [])
-                    self._by_host[host] = [e for e in entries if e[0].name != name]
+                where = _origin(old.base_url)
+                entries = self._by_origin.get(where, [])
+                self._by_origin[where] = [e for e in entries if e[0].name != name]
             self._by_name[name] = spec
-            self._by_host.setdefault(url.host, []).insert(0, (spec, tuple(compiled)))
+            self._by_origin.setdefault(_origin(url), []).insert(0, (spec, tuple(compiled)))
             self._memo = {}
             self._memo_text = {}
         return spec
@@ -230,7 +234,8 @@ class ProviderRegistry:
         if _IGNORED and (url.host, url.port) in _IGNORED:
             return None
         path = url.path
-        for spec, patterns in self._by_host.get(url.host, ()):
+        origin = (url.host, url.port)
+        for spec, patterns in self._by_origin.get(origin, ()):
             if any(p.search(path) for p in patterns):
                 return spec
         wire = infer_wire(path)
@@ -238,7 +243,7 @@ class ProviderRegistry:
             return None
         # An unregistered host on a well-known path: name it after its wire and
         # keep the URL prefix before the endpoint as its base URL.
-        registered = self._by_host.get(url.host)
+        registered = self._by_origin.get(origin)
         name = registered[0][0].name if registered else wire
         return ProviderSpec(
             name=name,

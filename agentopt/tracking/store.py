@@ -25,12 +25,14 @@ from typing import Protocol, runtime_checkable
 
 from agentopt.exceptions import ConfigError, StoreError
 from agentopt.records import CallRecord
+from agentopt.tracking.sqlite_db import connect_sqlite
 
 __all__ = [
     "INDEXED_FIELDS",
     "MemoryRecordStore",
     "RecordStore",
     "SQLiteRecordStore",
+    "connect_sqlite",
     "get_store",
 ]
 
@@ -162,21 +164,6 @@ CREATE INDEX IF NOT EXISTS records_session_id ON records(session_id);
 """
 
 
-def connect_sqlite(path: Path, *, what: str) -> sqlite3.Connection:
-    """A WAL-mode connection for many threads (behind our lock) and processes."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            str(path), timeout=30.0, check_same_thread=False, isolation_level=None
-        )
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
-    except (OSError, sqlite3.Error) as exc:
-        raise StoreError(f"cannot open {what} at {str(path)!r}: {exc}") from exc
-
-
 class SQLiteRecordStore:
     """Records in a SQLite file (WAL), indexed by SQL indexes.
 
@@ -205,13 +192,7 @@ class SQLiteRecordStore:
         atexit.register(_flush_at_exit, ref)
 
     def _open(self) -> sqlite3.Connection:
-        conn = connect_sqlite(self.path, what="record store")
-        try:
-            conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise StoreError(f"record store {str(self.path)!r} is not usable: {exc}") from exc
-        return conn
+        return connect_sqlite(self.path, what="record store", schema=_SCHEMA)
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed:

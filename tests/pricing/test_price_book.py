@@ -104,6 +104,10 @@ def test_user_prices_from_json_and_yaml_files(tmp_path: Path) -> None:
         ({"m": {"input": 1.0}}, "needs an input and an output"),
         ({"m": {"input": "cheap", "output": 1}}, "not a number"),
         ({"m": {"input": -1, "output": 1}}, "negative"),
+        ({"m": {"input": float("nan"), "output": 1}}, "not a finite number"),
+        ({"m": {"input": 1, "output": float("inf")}}, "not a finite number"),
+        ({"m": (float("nan"), 1.0)}, "not a finite number"),
+        ({"m": {"input_cost_per_token": float("-inf"), "output": 1}}, "not a finite number"),
         ({"m": 3}, "mapping or an"),
         ({"m": {"input": 1, "output": 1, "unit": "per_day"}}, "unit must be"),
     ],
@@ -117,4 +121,20 @@ def test_bad_price_file_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(PricingError, match=r"bad\.json"):
+        PriceBook(bad)
+
+
+def test_nan_and_overflowing_prices_in_a_file_are_refused(tmp_path: Path) -> None:
+    # JSON's 1e400 overflows to inf and NaN parses as nan: neither may price a call.
+    for text in ('{"m": {"input": 1e400, "output": 1}}', '{"m": {"input": NaN, "output": 1}}'):
+        path = tmp_path / "prices.json"
+        path.write_text(text)
+        with pytest.raises(PricingError, match=r"'m'.*not a finite number"):
+            PriceBook(path, use_litellm=False)
+
+
+def test_non_utf8_price_file_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("caf\xe9-model: {input: 1, output: 2}\n".encode("latin-1"))
+    with pytest.raises(PricingError, match=r"latin1\.yaml.*not UTF-8"):
         PriceBook(bad)

@@ -72,6 +72,37 @@ def test_jsonl_store_skips_a_last_line_cut_short_by_a_crash(tmp_path: Path) -> N
     assert list(JSONLStore(path).load("fp")) == [("solver=a", 0)]
 
 
+def test_jsonl_store_repairs_a_cut_last_line_so_later_resumes_keep_working(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "obs.jsonl"
+    store = JSONLStore(path)
+    store.append("fp", _obs("a", 0))
+    store.close()
+    with path.open("a") as fh:
+        fh.write('{"fingerprint": "fp", "observation": {"combo": {"sol')
+    first = JSONLStore(path)  # the first resume: the fragment is cut off on open
+    assert list(first.load("fp")) == [("solver=a", 0)]
+    first.append("fp", _obs("b", 1))
+    first.close()
+    second = JSONLStore(path)  # the second resume must read both, not fail on a glued line
+    assert set(second.load("fp")) == {("solver=a", 0), ("solver=b", 1)}
+    second.close()
+    assert all(line.startswith("{") for line in path.read_text().splitlines())
+
+
+def test_jsonl_store_ends_a_whole_last_line_that_lost_only_its_newline(tmp_path: Path) -> None:
+    path = tmp_path / "obs.jsonl"
+    store = JSONLStore(path)
+    store.append("fp", _obs("a", 0))
+    store.close()
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    again = JSONLStore(path)
+    again.append("fp", _obs("b", 1))
+    again.close()
+    assert set(JSONLStore(path).load("fp")) == {("solver=a", 0), ("solver=b", 1)}
+
+
 def test_jsonl_store_rejects_a_corrupt_complete_line_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "obs.jsonl"
     path.write_text('{"fingerprint": "fp", "observation": {"oops": 1}}\n')

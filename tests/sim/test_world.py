@@ -68,6 +68,13 @@ def test_bad_worlds_name_the_problem(tmp_path: Path) -> None:
         load_world(tmp_path / "broken.json")
 
 
+def test_non_utf8_world_file_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("name: caf\xe9\nmodels:\n  - name: a\n".encode("latin-1"))
+    with pytest.raises(SimulatorError, match=r"latin1\.yaml is not UTF-8"):
+        load_world(bad)
+
+
 def test_builtin_worlds_lists_default() -> None:
     assert "default" in builtin_worlds()
 

@@ -219,3 +219,69 @@ def test_two_processes_writing_one_cache(tmp_path: Path) -> None:
     assert got_a is not None and got_a.body == b"a149"
     assert got_b is not None and got_b.body == b"b0"
     c.close()
+
+
+def test_a_corrupt_cache_file_says_delete_it_or_pass_cache_false(tmp_path: Path) -> None:
+    (tmp_path / "responses.sqlite").write_bytes(b"this is not a SQLite database" * 100)
+    with pytest.raises(CacheError, match=r"responses\.sqlite.*delete it or pass cache=False"):
+        ResponseCache(tmp_path)
+
+
+def _fill_the_disk(c: ResponseCache) -> list[str]:
+    """Cap the database at its current size (SQLite then answers SQLITE_FULL, as
+    on a full disk) and record every INSERT the cache attempts."""
+    assert c._conn is not None
+    pages = c._conn.execute("PRAGMA page_count").fetchone()[0]
+    c._conn.execute(f"PRAGMA max_page_count={pages}")
+    inserts: list[str] = []
+    c._conn.set_trace_callback(lambda sql: inserts.append(sql) if "INSERT" in sql else None)
+    return inserts
+
+
+def test_a_cache_on_a_full_disk_does_not_retry_its_backlog_on_every_put(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentopt.tracking import cache as cache_mod
+
+    now = [1000.0]
+    monkeypatch.setattr(cache_mod, "_monotonic", lambda: now[0])
+    c = ResponseCache(tmp_path, batch_size=2, flush_interval=3600, max_pending=50)
+    inserts = _fill_the_disk(c)
+    big = b"x" * 20_000
+    for i in range(40):  # the first full batch fails; the other puts must not retry
+        c.put(f"k{i}", _resp(big + str(i).encode()))
+    attempts = len(inserts)
+    assert 0 < attempts <= 2, f"{attempts} insert attempts for 40 puts on a full disk"
+    got = c.get("k39")  # unwritten entries are still served from memory
+    assert got is not None and got.body.endswith(b"39")
+    for i in range(40, 80):  # past max_pending, the oldest unwritten entries go first
+        c.put(f"k{i}", _resp(big + str(i).encode()))
+    assert c.dropped == 80 - 50 and c.get("k0") is None and c.get("k79") is not None
+    # The disk is freed; once the pause is over, the next put writes the backlog.
+    assert c._conn is not None
+    c._conn.execute("PRAGMA max_page_count=1073741823")
+    now[0] += 61.0
+    c.put("k80", _resp(b"after"))  # the backlog is full: k30 makes room for it
+    assert c.dropped == 31
+    c._conn.set_trace_callback(None)
+    c.close()
+    again = ResponseCache(tmp_path)
+    assert len(again) == 50
+    got = again.get("k80")
+    assert got is not None and got.body == b"after"
+    again.close()
+
+
+def test_an_explicit_flush_on_a_full_disk_raises_and_keeps_the_entries(tmp_path: Path) -> None:
+    c = ResponseCache(tmp_path, batch_size=100, flush_interval=3600)
+    _fill_the_disk(c)
+    c.put("k", _resp(b"y" * 50_000))
+    with pytest.raises(CacheError, match="disk is full"):
+        c.flush()
+    got = c.get("k")
+    assert got is not None and len(got.body) == 50_000
+    assert c._conn is not None
+    c._conn.set_trace_callback(None)
+    c._conn.execute("PRAGMA max_page_count=1073741823")
+    c.close()
+    assert ResponseCache(tmp_path).get("k") is not None

@@ -79,6 +79,22 @@ def test_registered_provider_matches_its_host_and_patterns() -> None:
     assert reg.match("POST", "https://llm.corp.example/api/health") is None
 
 
+def test_two_local_providers_on_one_host_are_told_apart_by_port() -> None:
+    reg = default_registry()
+    reg.register("vllm-a", "http://127.0.0.1:8001/v1", [r"/chat/completions$"])
+    reg.register("vllm-b", "http://127.0.0.1:8002/v1", [r"/chat/completions$"])
+    a = reg.match("POST", "http://127.0.0.1:8001/v1/chat/completions")
+    b = reg.match("POST", "http://127.0.0.1:8002/v1/chat/completions")
+    assert (a and a.name, b and b.name) == ("vllm-a", "vllm-b")
+    # A third port on the same host is neither of them: a generic OpenAI endpoint.
+    c = reg.match("POST", "http://127.0.0.1:8003/v1/chat/completions")
+    assert c is not None and c.name == "openai" and c.base_url == "http://127.0.0.1:8003/v1"
+    # Re-registering one keeps the other.
+    reg.register("vllm-a", "http://127.0.0.1:8001/v1", [r"/generate$"])
+    b = reg.match("POST", "http://127.0.0.1:8002/v1/chat/completions")
+    assert b is not None and b.name == "vllm-b"
+
+
 def test_reregistering_replaces_and_invalidates_the_memo() -> None:
     reg = default_registry()
     url = "https://llm.corp.example/x"
