@@ -1,8 +1,9 @@
 """The simulator as a raw ASGI app (no framework: routing is three string compares).
 
-Every world model answers on both wire formats, like a multi-provider gateway:
-OpenAI ``POST /v1/chat/completions`` and Anthropic ``POST /v1/messages``
-(with or without the ``/v1`` prefix), plus ``GET /v1/models`` and ``GET /health``.
+Every world model answers on every wire format, like a multi-provider gateway:
+OpenAI ``POST /v1/chat/completions`` and ``POST /v1/responses``, Anthropic
+``POST /v1/messages`` (with or without the ``/v1`` prefix), plus
+``GET /v1/models`` and ``GET /health``. Any other path is a 404 ``not found``.
 
 A request header ``x-sim-fault: 429|500|529|…|hang|drop|truncate|malformed``
 forces a fault on that one request, whatever the world says; tests use it.
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from agentopt.sim import wire_anthropic, wire_openai
+from agentopt.sim import wire_anthropic, wire_openai, wire_responses
 from agentopt.sim.engine import Reply, SimRequest, answer, estimate_tokens, tools_tokens
 from agentopt.sim.faults import FaultInjector, fault_message
 from agentopt.sim.wire import BadRequest, Event
@@ -40,14 +41,21 @@ _SSE = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
 ]
-_OPENAI, _ANTHROPIC = "openai", "anthropic"
+_OPENAI, _ANTHROPIC, _RESPONSES = "openai", "anthropic", "responses"
 _ROUTES = {
     "/v1/chat/completions": _OPENAI,
     "/chat/completions": _OPENAI,
+    "/v1/responses": _RESPONSES,
+    "/responses": _RESPONSES,
     "/v1/messages": _ANTHROPIC,
     "/messages": _ANTHROPIC,
 }
-_WIRES: dict[str, Any] = {_OPENAI: wire_openai, _ANTHROPIC: wire_anthropic}
+_WIRES: dict[str, Any] = {
+    _OPENAI: wire_openai,
+    _ANTHROPIC: wire_anthropic,
+    _RESPONSES: wire_responses,
+}
+_ID_PREFIX = {_OPENAI: "chatcmpl-sim", _ANTHROPIC: "msg_sim", _RESPONSES: "resp_sim"}
 
 
 class SimApp:
@@ -153,8 +161,12 @@ class SimApp:
         if method == "GET" and path in ("/health", "/"):
             await self._respond(send, 200, b'{"status":"ok"}')
             return
-        status = 405 if fmt is not None else 404
-        await self._error(send, _OPENAI, status, f"{method} {path}: no such endpoint")
+        if fmt is not None:
+            await self._error(send, _OPENAI, 405, f"{method} {path}: method not allowed")
+            return
+        self.stats["error_404"] += 1
+        anthropic = b"anthropic-version" in dict(scope["headers"])
+        await self._respond(send, 404, _not_found(method, path, anthropic))
 
     async def _count_tokens(self, receive: Receive, send: Send) -> None:
         """Anthropic's token counter: the same estimate the messages endpoint reports."""
@@ -232,11 +244,12 @@ class SimApp:
             extra.append((b"x-sim-correct", b"1" if reply.correct else b"0"))
         if fault is None or fault == "hang":
             self.stats["ok"] += 1
+        echo = {"echo": req.echo} if fmt == _RESPONSES else {}
         if req.stream:
-            events = wire.render_stream(reply, req.model, rid, created, req.include_usage)
+            events = wire.render_stream(reply, req.model, rid, created, req.include_usage, **echo)
             await self._stream(send, events, extra, fault, wire.MALFORMED_EVENT)
             return
-        data = wire.render(reply, req.model, rid, created)
+        data = wire.render(reply, req.model, rid, created, **echo)
         delay = reply.duration_s * self.time_scale
         if delay > 0:
             await asyncio.sleep(delay)
@@ -312,7 +325,20 @@ def _missing_key(fmt: str) -> str:
 
 
 def _request_id(fmt: str, n: int) -> str:
-    return f"{'msg_sim' if fmt == _ANTHROPIC else 'chatcmpl-sim'}{n:012x}"
+    return f"{_ID_PREFIX[fmt]}{n:012x}"
+
+
+def _not_found(method: str, path: str, anthropic: bool) -> bytes:
+    """The 404 body each provider sends for a path it does not serve."""
+    if anthropic:
+        return wire_anthropic.error_body(404, f"Not found: {method} {path}")
+    err = {
+        "message": f"Invalid URL ({method} {path})",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    return json.dumps({"error": err}).encode()
 
 
 async def _drop(send: Send) -> None:

@@ -12,9 +12,11 @@ import hashlib
 import json
 import math
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentopt.sim import schema
 from agentopt.sim.marker import Marker, find_markers
 from agentopt.sim.tasks import LETTERS, TaskItem, find_item
 from agentopt.sim.world import SimModel, World
@@ -41,6 +43,11 @@ class SimRequest:
     max_tokens: int | None = None
     stream: bool = False
     include_usage: bool = False
+    #: structured output asked for: ``{"type": "json_object"}`` or
+    #: ``{"type": "json_schema", "schema": {...}}``; None for free text
+    output_format: dict[str, Any] | None = None
+    #: request fields a wire format echoes back in its response (Responses API)
+    echo: dict[str, Any] = field(default_factory=dict)
 
     def digest(self, seed: int, model: str) -> bytes:
         h = hashlib.blake2b(digest_size=16)
@@ -171,31 +178,54 @@ def _wrong_answer(rng: random.Random, item: TaskItem) -> str:
     return str(wrong if wrong >= 0 and wrong != right else right + abs(delta) + 1)
 
 
-def _args_for(rng: random.Random, schema: dict[str, Any], prompt: str) -> dict[str, Any]:
-    props = schema.get("properties") or {}
-    required = set(schema.get("required") or props)
-    args: dict[str, Any] = {}
-    words = [w.strip(".,?!:;'\"") for w in prompt.split() if len(w) > 3][-8:] or ["example"]
-    for name, spec in props.items():
-        if name not in required and rng.random() < 0.5:
-            continue
-        spec = spec if isinstance(spec, dict) else {}
-        kind = spec.get("type", "string")
-        if spec.get("enum"):
-            args[name] = rng.choice(list(spec["enum"]))
-        elif kind == "integer":
-            args[name] = rng.randint(1, 100)
-        elif kind == "number":
-            args[name] = round(rng.uniform(0, 100), 2)
-        elif kind == "boolean":
-            args[name] = rng.random() < 0.5
-        elif kind == "array":
-            args[name] = [rng.choice(words)]
-        elif kind == "object":
-            args[name] = {}
-        else:
-            args[name] = rng.choice(words)
-    return args
+_WORD_CHARS = ".,?!:;'\"()[]{}"
+#: an instruction in the prompt to answer in JSON ("Respond in JSON", "JSON only")
+_ASKS_JSON = re.compile(
+    r"\b(?:respond|reply|answer|return|output|format(?:ted)?|give)\b[^\n.]{0,60}\bJSON\b"
+    r"|\bJSON\b[^\n.]{0,20}\b(?:only|object|format)\b",
+    re.IGNORECASE,
+)
+
+
+def _words(prompt: str) -> list[str]:
+    """Words of the last message, for string values (tool arguments, JSON fields):
+    its capitalised words (names, places) when it has any."""
+    last = prompt.rsplit("\n", 1)[-1]
+    last = last.split(": ", 1)[1] if ": " in last[:12] else last  # drop "role: "
+    words = [w.strip(_WORD_CHARS) for w in last.split()]
+    words = [w for w in words if len(w) > 2 and w.isprintable()][-8:]
+    names = [w for w in words[1:] if w[:1].isupper()]
+    return names or words or ["example"]
+
+
+def _args_for(rng: random.Random, params: dict[str, Any], prompt: str) -> dict[str, Any]:
+    """Arguments valid for a tool's JSON-schema ``params``. Without a ``required``
+    list every property is filled, as a model usually does."""
+    if isinstance(params.get("properties"), dict) and "required" not in params:
+        params = {**params, "required": list(params["properties"])}
+    args = schema.fake(params, rng, _words(prompt))
+    return args if isinstance(args, dict) else {}
+
+
+def _json_format(req: SimRequest) -> dict[str, Any] | None:
+    """The structured output the request asks for, by ``response_format`` or in words."""
+    fmt = req.output_format
+    if fmt is not None and fmt.get("type") in ("json_object", "json_schema"):
+        return fmt
+    if fmt is None and _ASKS_JSON.search(req.text):
+        return {"type": "json_object"}
+    return None
+
+
+def _json_reply(
+    rng: random.Random, req: SimRequest, fmt: dict[str, Any], final: str, prose: str
+) -> str:
+    target = fmt.get("schema") if fmt.get("type") == "json_schema" else None
+    keys = None if target else schema.keys_in_prompt(req.text) or None
+    value, _ = schema.structured(
+        target if isinstance(target, dict) else None, rng, _words(req.text), final, prose, keys
+    )
+    return json.dumps(value, ensure_ascii=False)
 
 
 def answer(world: World, model: SimModel, req: SimRequest) -> Reply:
@@ -229,6 +259,7 @@ def answer(world: World, model: SimModel, req: SimRequest) -> Reply:
         text, finish = "", "tool_calls"
     else:
         item = find_item(req.text)
+        fmt = _json_format(req)
         if item is not None:
             p = success_probability(world, model, item, find_markers(req.text))
             correct = rng.random() < p
@@ -238,6 +269,12 @@ def answer(world: World, model: SimModel, req: SimRequest) -> Reply:
         else:
             marker = Marker(model.name, "", -1, model.plan)
             text = f"{_filler(rng, max(4, int(n_out * 0.75)))}\n\n{marker.encode()}"
+        if fmt is not None:
+            if item is None:
+                final = _filler(rng, 8)
+            prose = f"{_filler(rng, 12)} {marker.encode()}"
+            text = _json_reply(rng, req, fmt, final, prose)
+            n_out = max(1, (len(text) + 3) // 4)
         finish = "stop"
     if req.max_tokens is not None and n_out > req.max_tokens:
         n_out = max(1, req.max_tokens)

@@ -7,6 +7,7 @@ from typing import Any
 
 from agentopt.sim.engine import Reply, SimRequest, ToolSpec
 from agentopt.sim.wire import BadRequest, Event, split_text
+from agentopt.sim.wire_openai import output_format
 
 #: an SSE event whose data is not JSON (the ``malformed`` fault)
 MALFORMED_EVENT = (
@@ -101,7 +102,16 @@ def parse(body: Any) -> SimRequest:
         max_tokens=max_tokens,
         stream=bool(body.get("stream")),
         include_usage=True,
+        output_format=output_format(_format_of(body), "output_format"),
     )
+
+
+def _format_of(body: dict[str, Any]) -> Any:
+    """Structured outputs: ``output_format`` (beta) or ``output_config.format``."""
+    config = body.get("output_config")
+    if isinstance(config, dict) and config.get("format") is not None:
+        return config["format"]
+    return body.get("output_format")
 
 
 def _usage(r: Reply, output_tokens: int) -> dict[str, Any]:
@@ -154,7 +164,8 @@ def render_stream(r: Reply, model: str, rid: str, created: int, include_usage: b
         "stop_sequence": None,
         "usage": _usage(r, 1),
     }
-    events = [Event(0.0, _sse("message_start", {"type": "message_start", "message": start}))]
+    # nothing is sent before the modelled time to first token
+    events = [Event(r.ttft_s, _sse("message_start", {"type": "message_start", "message": start}))]
     index = 0
     if r.text:
         block = {"type": "text", "text": ""}
@@ -168,8 +179,8 @@ def render_stream(r: Reply, model: str, rid: str, created: int, include_usage: b
             )
         )
         events.append(Event(0.0, _sse("ping", {"type": "ping"})))
-        for k, (piece, share) in enumerate(split_text(r.text)):
-            delay = (r.ttft_s if k == 0 else 0.0) + r.per_token_s * r.completion_tokens * share
+        for piece, share in split_text(r.text):
+            delay = r.per_token_s * r.completion_tokens * share
             delta = {
                 "type": "content_block_delta",
                 "index": 0,
@@ -188,10 +199,9 @@ def render_stream(r: Reply, model: str, rid: str, created: int, include_usage: b
             "input": {},
         }
         i = index + k
-        first = not r.text and k == 0
         events.append(
             Event(
-                r.ttft_s if first else 0.0,
+                0.0,
                 _sse(
                     "content_block_start",
                     {"type": "content_block_start", "index": i, "content_block": tool_block},

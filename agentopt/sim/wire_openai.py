@@ -11,7 +11,15 @@ from agentopt.sim.wire import BadRequest, Event, split_text
 #: an SSE event whose data is not JSON (the ``malformed`` fault)
 MALFORMED_EVENT = b'data: {"choices": [{"delta": {"content": "\n\n'
 
-__all__ = ["MALFORMED_EVENT", "BadRequest", "error_body", "parse", "render", "render_stream"]
+__all__ = [
+    "MALFORMED_EVENT",
+    "BadRequest",
+    "error_body",
+    "output_format",
+    "parse",
+    "render",
+    "render_stream",
+]
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -82,6 +90,7 @@ def parse(body: Any) -> SimRequest:
     if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
         raise BadRequest("max_tokens must be a positive integer", "max_tokens")
     stream_options = body.get("stream_options") or {}
+    fmt = body.get("response_format")
     return SimRequest(
         model=model,
         text="\n".join(lines),
@@ -92,7 +101,26 @@ def parse(body: Any) -> SimRequest:
         max_tokens=max_tokens,
         stream=bool(body.get("stream")),
         include_usage=bool(stream_options.get("include_usage")),
+        output_format=output_format(fmt, "response_format"),
     )
+
+
+def output_format(fmt: Any, where: str) -> dict[str, Any] | None:
+    """``response_format`` (chat: the schema under ``json_schema``) or the Responses
+    API's ``text.format`` (the schema at the top) as ``{"type", "schema"}``."""
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
+        raise BadRequest(
+            f"{where}.type must be one of 'text', 'json_object', 'json_schema'", f"{where}.type"
+        )
+    if fmt["type"] != "json_schema":
+        return {"type": fmt["type"]}
+    spec = fmt.get("json_schema", fmt)
+    target = spec.get("schema") if isinstance(spec, dict) else None
+    if not isinstance(target, dict):
+        raise BadRequest(f"{where}: a json_schema format needs a 'schema' object", where)
+    return {"type": "json_schema", "schema": target}
 
 
 def _usage(r: Reply) -> dict[str, Any]:
@@ -142,7 +170,8 @@ def render_stream(r: Reply, model: str, rid: str, created: int, include_usage: b
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         return f'data: {head}"choices":[{json.dumps(choice, separators=(",", ":"))}]{tail}\n\n'.encode()
 
-    events: list[Event] = [Event(0.0, chunk({"role": "assistant", "content": ""}))]
+    # nothing is sent before the modelled time to first token
+    events: list[Event] = [Event(r.ttft_s, chunk({"role": "assistant", "content": ""}))]
     if r.tool_calls:
         for k, (cid, name, args) in enumerate(r.tool_calls):
             start = {
@@ -151,14 +180,14 @@ def render_stream(r: Reply, model: str, rid: str, created: int, include_usage: b
                 "type": "function",
                 "function": {"name": name, "arguments": ""},
             }
-            events.append(Event(r.ttft_s if k == 0 else 0.0, chunk({"tool_calls": [start]})))
+            events.append(Event(0.0, chunk({"tool_calls": [start]})))
             delta = {"index": k, "function": {"arguments": args}}
             events.append(
                 Event(r.per_token_s * r.completion_tokens, chunk({"tool_calls": [delta]}))
             )
     else:
-        for k, (piece, share) in enumerate(split_text(r.text)):
-            delay = (r.ttft_s if k == 0 else 0.0) + r.per_token_s * r.completion_tokens * share
+        for piece, share in split_text(r.text):
+            delay = r.per_token_s * r.completion_tokens * share
             events.append(Event(delay, chunk({"content": piece})))
     events.append(Event(0.0, chunk({}, r.finish)))
     if include_usage:

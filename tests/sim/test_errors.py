@@ -84,8 +84,23 @@ def test_aliases_and_gateway_prefixes_resolve(sim: SimServer) -> None:
 
 
 def test_unknown_path_and_method(sim: SimServer) -> None:
-    assert httpx.get(sim.url + "/v2/whatever").status_code == 404
     assert httpx.get(sim.openai_base_url + "/chat/completions").status_code == 405
+    assert httpx.get(sim.openai_base_url + "/responses").status_code == 405
+
+
+def test_unknown_path_is_not_found_not_an_unknown_model(sim: SimServer) -> None:
+    r = httpx.post(sim.openai_base_url + "/completions_v9", json={"model": "gpt-4o-mini"})
+    err = _oai_error(r, 404)
+    assert err["code"] != "model_not_found" and err["param"] is None
+    assert "/v1/completions_v9" in err["message"]
+    assert httpx.get(sim.url + "/v2/whatever").status_code == 404
+    ant = httpx.post(sim.url + "/v1/nothing", json={}, headers={"anthropic-version": "2023-06-01"})
+    _ant_error(ant, 404, "not_found_error")
+    with pytest.raises(openai.NotFoundError) as info:
+        openai.OpenAI(base_url=sim.url + "/v9", api_key="x", max_retries=0).responses.create(
+            model="gpt-4o-mini", input="hi"
+        )
+    assert info.value.code is None
 
 
 @pytest.fixture(scope="module")
