@@ -35,6 +35,9 @@ _LAZY: dict[str, str] = {
     "carry_session": "agentopt.tracking",
     "current_session": "agentopt.tracking",
     "get_current_session_proxy": "agentopt.tracking",
+    "get_store": "agentopt.tracking.store",
+    "usage_stats": "agentopt.tracking.usage",
+    "UsageStats": "agentopt.tracking.usage",
     "Feedback": "agentopt.routers.context",
     "RouteContext": "agentopt.routers.context",
     "PromptFeatures": "agentopt.routers.context",
@@ -108,14 +111,17 @@ __all__ = [
     "TrackingError",
     "UCBRouter",
     "Usage",
+    "UsageStats",
     "World",
     "__version__",
     "carry_session",
     "current_session",
     "get_current_session_proxy",
     "get_router",
+    "get_store",
     "load_world",
     "register_router",
+    "usage_stats",
 ]
 
 
@@ -182,3 +188,5 @@ if TYPE_CHECKING:  # pragma: no cover
         current_session,
         get_current_session_proxy,
     )
+    from agentopt.tracking.store import get_store
+    from agentopt.tracking.usage import UsageStats, usage_stats

@@ -90,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="summarise recorded calls or observations")
     report.add_argument("path", help="a records JSONL/SQLite file or a selection store")
+    report.add_argument(
+        "--stats",
+        nargs="?",
+        const="model",
+        default=None,
+        metavar="GROUP_BY",
+        help="also print usage statistics grouped by these keys (default: model; e.g. model,day)",
+    )
     return p
 
 

@@ -113,7 +113,8 @@ class CallRecord(BaseModel):
     actually answered (after routing). When usage could not be parsed from a
     successful response, ``model`` is :data:`PARSE_FAILED` and ``error`` says why.
     ``cost_usd`` is None when the model is unpriced; ``ttft_seconds`` is None when
-    the call was not streamed.
+    the call was not streamed. ``alias`` is the gateway alias the call was
+    addressed to (``agentopt serve``), None otherwise.
     """
 
     call_id: str = Field(default_factory=_new_id)
@@ -121,6 +122,7 @@ class CallRecord(BaseModel):
     data_id: str | None = None
     combo_id: str | None = None
     agent_id: str | None = None
+    alias: str | None = None
     provider: str | None = None
     requested_model: str | None = None
     model: str | None = None

@@ -429,6 +429,11 @@ def print_report(path: str | Path, *, console: Console | None = None) -> Loaded:
 
 
 def cli_main(args: argparse.Namespace) -> int:
-    """``agentopt report PATH``."""
-    print_report(args.path)
+    """``agentopt report PATH [--stats [GROUP_BY]]``."""
+    loaded = print_report(args.path)
+    group_by = getattr(args, "stats", None)
+    if group_by and loaded.kind == "records":
+        from agentopt.tracking.usage import print_usage, usage_stats
+
+        print_usage(usage_stats(loaded.records, group_by=group_by))
     return 0

@@ -335,3 +335,22 @@ def test_names_are_shown_verbatim_not_as_rich_markup(
     rc, out, err = _report(path, capsys)
     assert rc == 0, err
     assert "[bold]m[/bold]" in out and "[red]" in out and "[odd] records.jsonl" in out
+
+
+def test_report_stats_prints_usage_statistics_grouped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "records.sqlite"
+    store = SQLiteRecordStore(path)
+    for r in _records():
+        store.append(r)
+    store.close()
+    rc = main(["report", str(path), "--stats", "model"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    stats = out.split("usage by model", 1)[1]
+    mini = _line(stats, "gpt-4o-mini").split("│")
+    assert [c.strip() for c in mini[2:]][:6] == ["3", "1 (33%)", "40", "60", "0.750000", "1"]
+    llama = [c.strip() for c in _line(stats, "my-local").split("│")]
+    assert (llama[6], llama[7]) == ("-", "1")  # unpriced: no $0, counted apart
+    assert "speed by model" in stats

@@ -154,6 +154,7 @@ class Recorder:
                 "data_id": _id_str(session.data_id) if session else None,
                 "combo_id": _id_str(session.combo_id) if session else None,
                 "agent_id": _id_str(session.agent_id) if session else None,
+                "alias": getattr(ex, "alias", None),
                 "provider": ex.provider,
                 "requested_model": ex.requested_model,
                 "model": answered,

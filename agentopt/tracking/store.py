@@ -1,8 +1,13 @@
-"""Where CallRecords live: in memory, or in a SQLite file.
+"""Where CallRecords live: in memory, in a SQLite file, or in PostgreSQL.
 
-Both stores append in O(1) under a lock, ignore a record whose ``call_id`` is
-already stored (so nothing is counted twice), and answer queries by
-``data_id``, ``combo_id``, ``agent_id`` and ``session_id`` from an index.
+``get_store(None | path | url | store)`` picks one (see :func:`get_store`).
+Every store appends without waiting on I/O, ignores a record whose ``call_id``
+is already stored (so nothing is counted twice; every call gets its own
+``call_id`` from agentopt, whatever id the provider's response carries), and
+answers queries by ``data_id``, ``combo_id``, ``agent_id`` and ``session_id``.
+SQL stores also stream exports, build dataframes and compute usage statistics
+in the database (:func:`agentopt.usage_stats`), keep records in memory while
+the database fails (:meth:`health`), and prune old records (``retention_days``).
 
 >>> store = get_store(None)
 >>> store.append(CallRecord(call_id="a", data_id=1)); store.append(CallRecord(call_id="a", data_id=1))
@@ -12,28 +17,26 @@ already stored (so nothing is counted twice), and answer queries by
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import os
-import sqlite3
 import threading
-import time
-import weakref
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from agentopt.exceptions import ConfigError, StoreError
+from agentopt.exceptions import ConfigError
 from agentopt.records import CallRecord
 from agentopt.tracking.sqlite_db import connect_sqlite
+from agentopt.tracking.sqlite_store import SQLiteRecordStore
+from agentopt.tracking.store_writer import StoreHealth
 
 __all__ = [
     "INDEXED_FIELDS",
     "MemoryRecordStore",
     "RecordStore",
     "SQLiteRecordStore",
+    "StoreHealth",
     "connect_sqlite",
     "get_store",
+    "id_filters",
 ]
 
 #: The record fields every store indexes.
@@ -68,9 +71,13 @@ class RecordStore(Protocol):
     def close(self) -> None: ...
 
 
-def _filters(
-    data_id: IdLike, combo_id: IdLike, agent_id: IdLike, session_id: IdLike
+def id_filters(
+    data_id: IdLike = None,
+    combo_id: IdLike = None,
+    agent_id: IdLike = None,
+    session_id: IdLike = None,
 ) -> dict[str, str]:
+    """The id filters given (not None), as strings: what every store matches on."""
     # Records store ids as strings (CallRecord coerces ints), so queries do too.
     given = {
         "data_id": data_id,
@@ -113,7 +120,7 @@ class MemoryRecordStore:
         agent_id: IdLike = None,
         session_id: str | None = None,
     ) -> list[CallRecord]:
-        filters = _filters(data_id, combo_id, agent_id, session_id)
+        filters = id_filters(data_id, combo_id, agent_id, session_id)
         with self._lock:
             if not filters:
                 return list(self._records.values())
@@ -150,199 +157,41 @@ class MemoryRecordStore:
         return f"MemoryRecordStore({len(self)} records)"
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    call_id TEXT NOT NULL UNIQUE,
-    session_id TEXT, data_id TEXT, combo_id TEXT, agent_id TEXT,
-    json TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS records_data_id ON records(data_id);
-CREATE INDEX IF NOT EXISTS records_combo_id ON records(combo_id);
-CREATE INDEX IF NOT EXISTS records_agent_id ON records(agent_id);
-CREATE INDEX IF NOT EXISTS records_session_id ON records(session_id);
-"""
+def get_store(
+    store: str | Path | RecordStore | None,
+    *,
+    retention_days: float | None = None,
+    **options: Any,
+) -> RecordStore:
+    """The record store an argument names.
 
+    - ``None``, ``""``, ``":memory:"`` → a :class:`MemoryRecordStore`;
+    - a path or ``sqlite:///path`` → a :class:`SQLiteRecordStore` (WAL; records
+      written in batches by a background thread; see its docstring);
+    - ``postgresql://…`` (or ``postgres://…``) → a PostgreSQL store (the
+      ``postgres`` extra: ``pip install 'agentopt[postgres]'``);
+    - a store object → itself.
 
-class SQLiteRecordStore:
-    """Records in a SQLite file (WAL), indexed by SQL indexes.
-
-    Appends are buffered and written in batches (every ``batch_size`` records or
-    ``flush_interval`` seconds, and on every read, ``flush()`` and ``close()``);
-    ``INSERT OR IGNORE`` on the unique ``call_id`` keeps records single across
-    threads, processes and reopenings. Reads see every flushed record, including
-    those of other processes.
+    ``retention_days`` and ``options`` (``batch_size``, ``flush_interval``,
+    ``max_buffer``) go to the SQL store built from a path or URL.
     """
-
-    def __init__(
-        self, path: str | Path, *, batch_size: int = 256, flush_interval: float = 1.0
-    ) -> None:
-        self.path = Path(path)
-        if self.path.is_dir():
-            raise StoreError(f"record store path {str(self.path)!r} is a directory, not a file")
-        self.batch_size = max(1, batch_size)
-        self.flush_interval = flush_interval
-        self._lock = threading.RLock()
-        self._pending: dict[str, CallRecord] = {}
-        self._last_flush = time.monotonic()
-        self._closed = False
-        self._pid = os.getpid()
-        self._conn = self._open()
-        ref = weakref.ref(self)
-        atexit.register(_flush_at_exit, ref)
-
-    def _open(self) -> sqlite3.Connection:
-        return connect_sqlite(self.path, what="record store", schema=_SCHEMA)
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StoreError(f"record store {str(self.path)!r} is closed")
-        if os.getpid() != self._pid:  # a forked child must not share the parent's handle
-            self._pid = os.getpid()
-            self._conn = self._open()
-        return self._conn
-
-    def append(self, record: CallRecord) -> None:
-        with self._lock:
-            if self._closed:
-                raise StoreError(f"record store {str(self.path)!r} is closed")
-            self._pending.setdefault(record.call_id, record)
-            if (
-                len(self._pending) >= self.batch_size
-                or time.monotonic() - self._last_flush >= self.flush_interval
-            ):
-                self._flush_locked()
-
-    def flush(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        self._last_flush = time.monotonic()
-        if not self._pending:
-            return
-        rows = [
-            (
-                r.call_id,
-                r.session_id,
-                r.data_id,
-                r.combo_id,
-                r.agent_id,
-                r.model_dump_json(),
-            )
-            for r in self._pending.values()
-        ]
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT OR IGNORE INTO records"
-                " (call_id, session_id, data_id, combo_id, agent_id, json)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            # Keep the pending records: nothing is lost, a later flush retries.
-            raise StoreError(
-                f"cannot write {len(rows)} record(s) to {str(self.path)!r}: {exc}"
-            ) from exc
-        self._pending.clear()
-
-    def _select(self, where: str = "", args: tuple[str, ...] = ()) -> list[CallRecord]:
-        with self._lock:
-            self._flush_locked()
-            try:
-                rows = (
-                    self._connection()
-                    .execute(f"SELECT json FROM records {where} ORDER BY seq", args)
-                    .fetchall()
-                )
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot read records from {str(self.path)!r}: {exc}") from exc
-        out = []
-        for (text,) in rows:
-            try:
-                out.append(CallRecord.model_validate_json(text))
-            except ValueError as exc:
-                raise StoreError(
-                    f"record store {str(self.path)!r} holds a malformed record: {exc}"
-                ) from exc
-        return out
-
-    def query(
-        self,
-        *,
-        data_id: IdLike = None,
-        combo_id: IdLike = None,
-        agent_id: IdLike = None,
-        session_id: str | None = None,
-    ) -> list[CallRecord]:
-        filters = _filters(data_id, combo_id, agent_id, session_id)
-        if not filters:
-            return self._select()
-        where = "WHERE " + " AND ".join(f"{f} = ?" for f in filters)
-        return self._select(where, tuple(filters.values()))
-
-    def all(self) -> list[CallRecord]:
-        return self._select()
-
-    def __len__(self) -> int:
-        with self._lock:
-            self._flush_locked()
-            try:
-                row = self._connection().execute("SELECT count(*) FROM records").fetchone()
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot count records in {str(self.path)!r}: {exc}") from exc
-        return int(row[0])
-
-    def clear(self) -> None:
-        with self._lock:
-            self._pending.clear()
-            try:
-                self._connection().execute("DELETE FROM records")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot clear {str(self.path)!r}: {exc}") from exc
-
-    def close(self) -> None:
-        """Flush and close; idempotent."""
-        with self._lock:
-            if self._closed:
-                return
-            try:
-                self._flush_locked()
-            finally:
-                self._closed = True
-                self._conn.close()
-
-    def __repr__(self) -> str:
-        return f"SQLiteRecordStore({str(self.path)!r})"
-
-
-def _flush_at_exit(ref: weakref.ReferenceType[SQLiteRecordStore]) -> None:
-    store = ref()
-    if store is not None:
-        with contextlib.suppress(Exception):
-            store.close()
-
-
-def get_store(store: str | Path | RecordStore | None) -> RecordStore:
-    """Resolve a store argument: None → in memory; a path (or ``sqlite:///path``)
-    → SQLite; a store → itself."""
     if store is None:
         return MemoryRecordStore()
     if isinstance(store, str | Path):
         text = str(store)
         if text in ("", ":memory:", "memory"):
             return MemoryRecordStore()
+        if text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            from agentopt.tracking.pg_store import PostgresRecordStore
+
+            return PostgresRecordStore(text, retention_days=retention_days, **options)
         if text.startswith("sqlite:///"):
             text = text[len("sqlite:///") :]
         elif "://" in text:
-            raise ConfigError(f"store={text!r}: only file paths and sqlite:/// URLs are supported")
-        return SQLiteRecordStore(text)
+            raise ConfigError(
+                f"store={text!r}: give a file path, a sqlite:/// URL or a postgresql:// URL"
+            )
+        return SQLiteRecordStore(text, retention_days=retention_days, **options)
     if isinstance(store, RecordStore):
         return store
     raise ConfigError(f"store must be None, a path or a RecordStore, got {type(store).__name__}")

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
 
+    from agentopt.tracking.usage import UsageStats
+
 __all__ = ["LLMTracker"]
 
 P = ParamSpec("P")
@@ -262,23 +264,37 @@ class LLMTracker:
         self._settle()
         return self._backend.store.query(data_id=data_id, combo_id=combo_id, agent_id=agent_id)
 
+    def _totals(
+        self, data_id: Id, combo_id: Id, agent_id: Id, group_by: str | None = None
+    ) -> UsageStats:
+        # Aggregated by the store (in SQL for a SQL store): no record is loaded.
+        from agentopt.tracking.usage import usage_stats
+
+        return usage_stats(
+            self, data_id=data_id, combo_id=combo_id, agent_id=agent_id, group_by=group_by
+        )
+
     def get_usage(
         self, data_id: Id = None, combo_id: Id = None, agent_id: Id = None
     ) -> dict[str, tuple[int, int]]:
         """``{model: (input_tokens, output_tokens)}``, cache hits included."""
-        return summary.usage_by_model(self.get_records(data_id, combo_id, agent_id))
+        stats = self._totals(data_id, combo_id, agent_id, "model")
+        return {g.key["model"]: (g.input_tokens, g.output_tokens) for g in stats}
 
     def get_cost(
         self, data_id: Id = None, combo_id: Id = None, agent_id: Id = None
     ) -> float | None:
         """Total USD; None when some call is unpriced (cache hits cost 0)."""
-        return summary.total_cost(self.get_records(data_id, combo_id, agent_id))
+        t = self._totals(data_id, combo_id, agent_id).total
+        if t.unpriced_requests:
+            return None
+        return t.cost_usd or 0.0
 
     def get_cached_latency(
         self, data_id: Id = None, combo_id: Id = None, agent_id: Id = None
     ) -> float:
         """Seconds the cache saved: the original latency of every cache hit."""
-        return summary.cached_latency(self.get_records(data_id, combo_id, agent_id))
+        return self._totals(data_id, combo_id, agent_id).total.cached_latency_seconds
 
     def print_summary(
         self,
@@ -295,10 +311,19 @@ class LLMTracker:
         self, data_id: Id = None, combo_id: Id = None, agent_id: Id = None
     ) -> pd.DataFrame:
         """One row per call (bodies left out)."""
+        self._settle()
+        build = getattr(self._backend.store, "to_dataframe", None)
+        if build is not None:  # a SQL store builds it from its flat columns
+            return build(data_id=data_id, combo_id=combo_id, agent_id=agent_id)
         return summary.to_dataframe(self.get_records(data_id, combo_id, agent_id))
 
     def export_jsonl(self, path: str | Path) -> int:
-        """Write every record as one JSON line; returns how many were written."""
+        """Write every record as one JSON line (streamed from a SQL store, so a
+        large one is never loaded at once); returns how many were written."""
+        self._settle()
+        export = getattr(self._backend.store, "export_jsonl", None)
+        if export is not None:
+            return int(export(path))
         return summary.export_jsonl(self.records, path)
 
     def clear(self) -> None:

@@ -166,8 +166,8 @@ def test_get_store_resolves_its_argument(tmp_path: Path) -> None:
     sq2.close()
     mine = MemoryRecordStore()
     assert get_store(mine) is mine
-    with pytest.raises(ConfigError, match="postgres"):
-        get_store("postgres://db/x")
+    with pytest.raises(ConfigError, match="postgresql://"):
+        get_store("mysql://db/x")
     with pytest.raises(ConfigError, match="int"):
         get_store(3)  # type: ignore[arg-type]
 
