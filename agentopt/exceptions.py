@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "EvaluationError",
+    "EvaluationsFailedError",
     "NotBuiltError",
     "PricingError",
     "ProviderError",
@@ -80,6 +81,20 @@ class SelectionError(AgentOptError):
 
 class EvaluationError(SelectionError):
     """Running the agent or the ``eval_fn`` on one datapoint failed."""
+
+
+class EvaluationsFailedError(EvaluationError):
+    """Every evaluation of a selection failed: its agent or ``eval_fn`` is broken.
+
+    Raised after the first few evaluations (not after the whole run was paid for);
+    ``first_error`` is the first failure's message, ``observations`` how many
+    failed observations were kept (they are in the store, never dropped).
+    """
+
+    def __init__(self, message: str, *, first_error: str, observations: int) -> None:
+        super().__init__(message)
+        self.first_error = first_error
+        self.observations = observations
 
 
 class SimulatorError(AgentOptError):

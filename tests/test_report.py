@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from agentopt.cli import main
 from agentopt.exceptions import ConfigError, DataError
 from agentopt.records import CallRecord, Observation
 from agentopt.report import load, observation_rows, record_rows
-from agentopt.selectors.store import JSONLStore, SQLiteStore
+from agentopt.selectors.store import CellKey, JSONLStore, SQLiteStore
 from agentopt.tracking.store import SQLiteRecordStore
 from agentopt.tracking.summary import export_jsonl
 
@@ -70,6 +71,10 @@ def _observations() -> list[Observation]:
         Observation(combo=b, datapoint=0, score=1.0, cost_usd=None, latency_seconds=1.0),
         Observation(combo=b, datapoint=1, score=1.0, cost_usd=None, error="eval_fn raised"),
     ]
+
+
+def _key(o: Observation, agent: str = "agent@1") -> CellKey:
+    return CellKey(agent, "eval@1", Observation.combo_label(o.combo), str(o.datapoint))
 
 
 def _report(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -155,7 +160,7 @@ def test_observations_jsonl_store_summary(
     path = tmp_path / "obs.jsonl"
     store = JSONLStore(path)
     for o in _observations():
-        store.append("fp1", o)
+        store.append(_key(o), o)
     store.close()
     rc, out, err = _report(path, capsys)
     assert rc == 0, err
@@ -168,7 +173,7 @@ def test_observations_sqlite_store_summary(
     path = tmp_path / "obs.db"
     store = SQLiteStore(path)
     for o in _observations():
-        store.append("fp1", o)
+        store.append(_key(o), o)
     store.close()
     loaded = load(path)
     assert (loaded.kind, loaded.fmt, len(loaded.observations)) == ("observations", "sqlite", 4)
@@ -194,12 +199,39 @@ def test_several_selections_in_one_store_get_one_table_each(
     path = tmp_path / "obs.jsonl"
     store = JSONLStore(path)
     obs = _observations()
-    store.append("fpA", obs[0])
-    store.append("fpB", obs[1])
+    store.append(_key(obs[0], "agentA"), obs[0])
+    store.append(_key(obs[1], "agentB"), obs[1])
     store.close()
     rc, out, _ = _report(path, capsys)
     assert rc == 0
-    assert "2 selection(s)" in out and "selection fpA" in out and "selection fpB" in out
+    assert "2 selection(s)" in out
+    assert "selection agentA / eval@1" in out and "selection agentB / eval@1" in out
+
+
+def test_stores_in_the_earlier_layout_are_still_read(tmp_path: Path) -> None:
+    obs = _observations()
+    path = tmp_path / "old.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"fingerprint": "f", "observation": o.model_dump(mode="json")}) + "\n"
+            for o in obs
+        )
+    )
+    assert len(load(path).observations) == 4
+    db = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "CREATE TABLE observations (fingerprint TEXT, combo TEXT, datapoint INTEGER, "
+        "observation TEXT)"
+    )
+    for o in obs:
+        conn.execute(
+            "INSERT INTO observations VALUES ('f', ?, ?, ?)",
+            (Observation.combo_label(o.combo), o.datapoint, o.model_dump_json()),
+        )
+    conn.commit()
+    conn.close()
+    assert [fp for fp, _ in load(db).observations] == ["f"] * 4
 
 
 def test_empty_file_reports_nothing_recorded(
@@ -354,3 +386,88 @@ def test_report_stats_prints_usage_statistics_grouped(
     llama = [c.strip() for c in _line(stats, "my-local").split("│")]
     assert (llama[6], llama[7]) == ("-", "1")  # unpriced: no $0, counted apart
     assert "speed by model" in stats
+
+
+# ----------------------------------------------------------------- files a selection writes
+def _selection_results() -> object:
+    import numpy as np
+
+    from agentopt.selectors.results import SelectionResults
+
+    obs = _observations()
+    labels = [obs[0].combo, obs[2].combo]
+    return SelectionResults.from_parts(
+        method="auto",
+        labels=labels,
+        combos=labels,
+        observations=[(0 if o.combo == labels[0] else 1, i % 2, o) for i, o in enumerate(obs)],
+        best_arm=1,
+        intervals=(np.array([0.0, 0.5]), np.array([0.9, 1.0])),
+        eliminated={0: 1},
+        n_datapoints=2,
+        stop_reason="best certified",
+    )
+
+
+def test_the_demos_observations_csv_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`agentopt demo` writes observations.csv with observations_dataframe().to_csv()."""
+    res: Any = _selection_results()
+    path = tmp_path / "observations.csv"
+    res.observations_dataframe().to_csv(path, index=False)
+    loaded = load(path)
+    assert (loaded.kind, loaded.fmt, len(loaded.observations)) == ("observations", "csv", 4)
+    rc, out, err = _report(path, capsys)
+    assert rc == 0, err
+    _check_observations_output(out)
+
+
+@pytest.mark.parametrize("name", ["results.csv", "best_config.yaml"])
+def test_the_ranking_files_a_selection_writes_are_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    res: Any = _selection_results()
+    path = tmp_path / name
+    res.to_csv(path) if name.endswith(".csv") else res.export_config(path)
+    loaded = load(path)
+    assert loaded.kind == "ranking" and len(loaded.ranking) == 2
+    rc, out, err = _report(path, capsys)
+    assert rc == 0, err
+    best = _line(out, "1")
+    assert "planner=m3 + solver=m2" in best and "★ best" in best and "unpriced" in best
+    other = _line(out, "2")
+    assert "planner=m1 + solver=m2" in other and "out r1" in other and "$0.020000" in other
+
+
+def test_a_plot_or_an_unrelated_csv_is_a_clear_error(tmp_path: Path) -> None:
+    res: Any = _selection_results()
+    png = res.plot(tmp_path / "pareto.png")
+    with pytest.raises(DataError, match=r"pareto\.png: a PNG image"):
+        load(png)
+    other = tmp_path / "other.csv"
+    other.write_text("combo,score,x\na,1,2\n")
+    with pytest.raises(DataError, match=r"other\.csv: a CSV with neither.*missing columns"):
+        load(other)
+    bad = tmp_path / "observations.csv"
+    res.observations_dataframe().to_csv(bad, index=False)
+    bad.write_text(bad.read_text().replace("1.0,", "high,", 1))
+    with pytest.raises(DataError, match=r"observations\.csv:\d: column 'score' is not a number"):
+        load(bad)
+
+
+def test_observations_dataframe_without_observations_has_its_columns() -> None:
+    import numpy as np
+
+    from agentopt.selectors.results import SelectionResults
+
+    res = SelectionResults.from_parts(
+        method="auto", labels=[{"s": "a"}], combos=[{"s": "a"}], observations=[], best_arm=0,
+        intervals=(np.zeros(1), np.ones(1)), eliminated={}, n_datapoints=1,
+    )  # fmt: skip
+    df = res.observations_dataframe()
+    assert df.empty
+    assert list(df.columns) == [
+        "arm", "combo", "datapoint", "score", "cost_usd", "latency_s",
+        "input_tokens", "output_tokens", "error", "reused",
+    ]  # fmt: skip

@@ -18,6 +18,7 @@ import contextvars
 import inspect
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,7 @@ from agentopt.selectors.guard import BudgetGuard
 _log = logging.getLogger("agentopt.selectors")
 
 __all__ = [
+    "EVAL_FN_ERROR_PREFIX",
     "EvalOutcome",
     "Interrupted",
     "LiveEvaluator",
@@ -39,6 +41,9 @@ __all__ = [
     "check_score",
     "observation_from_records",
 ]
+
+#: How every error of ``eval_fn`` (raised, or a return value that is not a score) begins.
+EVAL_FN_ERROR_PREFIX = "eval_fn "
 
 #: Called as each evaluation completes: (arm, datapoint index, observation).
 ResultHook = Callable[[int, int, Observation], None]
@@ -155,7 +160,11 @@ class LiveEvaluator:
     ``{node: model}`` handed to it, ``labels[arm]`` the ``{node: label}`` the
     observation stores. ``on_result`` is called as each evaluation completes,
     which is how a store keeps every observation of an interrupted batch;
-    ``guard`` (a :class:`BudgetGuard`) may refuse to start an evaluation.
+    ``guard`` (a :class:`BudgetGuard`) may refuse to start an evaluation, and so
+    does ``stop`` once set (Ctrl-C). An exception from ``on_result`` (the store
+    failed, every evaluation so far failed) halts the batch the same way: nothing
+    new starts, the running evaluations finish and are handed to ``on_result``,
+    then the first such exception is raised.
     """
 
     def __init__(
@@ -173,6 +182,7 @@ class LiveEvaluator:
         agent_is_async: bool | None = None,
         on_result: ResultHook | None = None,
         guard: BudgetGuard | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.factory = factory
         self.combos = [dict(c) for c in combos]
@@ -187,6 +197,7 @@ class LiveEvaluator:
         self.agent_is_async = agent_is_async
         self.on_result = on_result
         self.guard = guard
+        self.stop = stop
         self.eval_fn_is_async = inspect.iscoroutinefunction(eval_fn) or (
             inspect.iscoroutinefunction(getattr(eval_fn, "__call__", None))  # noqa: B004
         )
@@ -203,8 +214,12 @@ class LiveEvaluator:
         out: list[Observation | None] = [None] * len(pairs)
         guard = self.guard
 
+        halt: list[Exception] = []
+
         async def one(i: int, arm: int, dp: int) -> None:
             async with sem:
+                if halt or (self.stop is not None and self.stop.is_set()):
+                    return
                 reserved = guard.try_start(arm) if guard is not None else 0.0
                 if reserved is None:
                     return
@@ -215,7 +230,10 @@ class LiveEvaluator:
                         guard.release(reserved)
             out[i] = obs
             if self.on_result is not None:
-                self.on_result(arm, dp, obs)
+                try:
+                    self.on_result(arm, dp, obs)
+                except Exception as exc:  # start nothing more; let the running ones land
+                    halt.append(exc)
 
         tasks = [asyncio.ensure_future(one(i, a, d)) for i, (a, d) in enumerate(pairs)]
         try:
@@ -223,6 +241,8 @@ class LiveEvaluator:
         finally:
             for t in tasks:
                 t.cancel()
+        if halt:
+            raise halt[0]
         return out
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,26 @@ class ArmResult:
     best: bool
 
 
+def _wrap_name(name: str, width: int) -> str:
+    """``name`` on lines of at most ``width``, broken after ``/ - . _ :`` where possible."""
+    lines: list[str] = []
+    line = ""
+    for token in re.split(r"(?<=[/\-._:])", name):
+        while len(token) > width:  # a piece longer than a line: cut it
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(token[:width])
+            token = token[width:]
+        if len(line) + len(token) > width:
+            lines.append(line)
+            line = ""
+        line += token
+    if line:
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def _nan_to_none(x: float) -> float | None:
     return None if x is None or math.isnan(x) else float(x)
 
@@ -86,6 +107,8 @@ class SelectionResults:
     stop_reason: str | None = None
     rounds: int = 0
     reused_keys: frozenset[tuple[int, int]] = frozenset()
+    #: what the evidence cannot support or looks wrong (printed under the table)
+    warnings: tuple[str, ...] = ()
     arms: list[ArmResult] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -260,6 +283,10 @@ class SelectionResults:
         """Every observation, one row each (the raw material of the table)."""
         import pandas as pd
 
+        columns = [
+            "arm", "combo", "datapoint", "score", "cost_usd", "latency_s",
+            "input_tokens", "output_tokens", "error", "reused",
+        ]  # fmt: skip
         return pd.DataFrame(
             [
                 {
@@ -275,7 +302,8 @@ class SelectionResults:
                     "reused": (a, d) in self.reused_keys,
                 }
                 for a, d, o in self.observations
-            ]
+            ],
+            columns=columns,
         )
 
     def to_csv(self, path: str | Path) -> Path:
@@ -376,31 +404,87 @@ class SelectionResults:
         return " · ".join(parts)
 
     def print_summary(self, console: Any = None) -> None:
-        """Print the ranked table (rich)."""
-        from rich import box
+        """Print the ranked table, the totals and any warnings (rich).
+
+        Every column is kept at 80 columns: figures never wrap or get cut. Model
+        names that do not fit wrap in their column (at ``/ - . _ :`` where they
+        can); when they would take more than two lines, they are abbreviated
+        (``P1``, ``S2``, …) with a legend under the table. The totals and the
+        legend wrap between words.
+        """
         from rich.console import Console
+        from rich.text import Text
+
+        console = console or Console()
+        width = console.width
+        unbounded = console.options.update_width(10_000)
+
+        def needs(t: Any) -> int:
+            return int(console.measure(t, options=unbounded).maximum)
+
+        table = self._table()
+        legend: list[str] = []
+        if needs(table) > width:
+            names = [lab[n] for lab in self.labels for n in self.nodes]
+            cap = max(map(len, names), default=8)
+            while cap > 8 and needs(self._table(wrap=cap)) > width:
+                cap -= 1
+            if all(_wrap_name(m, cap).count("\n") <= 1 for m in names):
+                table = self._table(wrap=cap)
+            else:
+                codes = self._codes()
+                table = self._table(codes=codes)
+                for node in self.nodes:
+                    pairs = ", ".join(f"{c} = {m}" for m, c in codes[node].items())
+                    legend.append(f"{node}: {pairs}")
+        console.print(table)
+        for line in legend:
+            console.print(Text(line), overflow="fold")
+        console.print(Text(self._footer(), style="dim"), overflow="fold")
+        for w in self.warnings:
+            console.print(Text(f"warning: {w}", style="yellow"), overflow="fold")
+
+    def _codes(self) -> dict[str, dict[str, str]]:
+        """Short names per node: the node's initial and a number (``P1``, ``P2``)."""
+        initials = [n[:1].upper() for n in self.nodes]
+        out: dict[str, dict[str, str]] = {}
+        for node, ini in zip(self.nodes, initials, strict=True):
+            prefix = ini if initials.count(ini) == 1 else node[:3]
+            models = dict.fromkeys(lab[node] for lab in self.labels)
+            out[node] = {m: f"{prefix}{i}" for i, m in enumerate(models, 1)}
+        return out
+
+    def _table(
+        self, *, wrap: int | None = None, codes: Mapping[str, Mapping[str, str]] | None = None
+    ) -> Any:
+        from rich import box
         from rich.table import Table
 
         table = Table(
             title=f"Model selection ({self.method})",
-            caption=self._footer(),
             box=box.SIMPLE_HEAD,
             pad_edge=False,
-            collapse_padding=True,
+            padding=(0, 1, 0, 0),
         )
-        widths = {n: max(len(n), *(len(lab[n]) for lab in self.labels)) for n in self.nodes}
         for h in self._headers():
-            # model names keep up to 20 characters on a line, then fold; figures never wrap
+            is_model = h in self.nodes
             table.add_column(
                 h,
-                justify="left" if h in widths or h == "status" else "right",
-                no_wrap=h not in widths,
-                min_width=min(widths.get(h, 0), 20) or None,
-                overflow="fold",
+                justify="left" if is_model or h == "status" else "right",
+                no_wrap=not is_model,
+                overflow="fold" if is_model else "ellipsis",
+                max_width=wrap if is_model else None,
             )
+        k = len(self.nodes)
         for row in self._rows():
+            models = row[1 : 1 + k]
+            if codes is not None:
+                models = [codes[n][m] for n, m in zip(self.nodes, models, strict=True)]
+            elif wrap is not None:
+                models = [_wrap_name(m, wrap) for m in models]
+            row[1 : 1 + k] = models
             table.add_row(*row, style="bold green" if row[-1] == "★ best" else None)
-        (console or Console()).print(table)
+        return table
 
     def __str__(self) -> str:
         best = self.get_best()

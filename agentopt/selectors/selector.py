@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import itertools
-import threading
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,11 +39,19 @@ from typing import Any, ClassVar
 # Loading the strategies package first makes `get_strategy("auto")` safe in a fresh
 # process (auto.py and strategies/__init__.py import each other).
 import agentopt.selectors.strategies  # noqa: F401
-from agentopt.exceptions import ConfigError, SelectionError
+from agentopt.exceptions import ConfigError, EvaluationsFailedError, SelectionError
 from agentopt.pricing import PriceBook
 from agentopt.records import Observation
 from agentopt.selectors.base import Problem, Strategy
 from agentopt.selectors.evaluator import Interrupted, LiveEvaluator, TrackerLike
+from agentopt.selectors.failfast import FailFast, all_failed_message, flat_scores_warning
+from agentopt.selectors.fingerprint import (
+    CellKey,
+    Scope,
+    callable_fingerprint,
+    combo_key,
+    datapoint_keys,
+)
 from agentopt.selectors.guard import BudgetGuard, GuardStop
 from agentopt.selectors.inputs import (
     check_dataset,
@@ -51,6 +59,12 @@ from agentopt.selectors.inputs import (
     check_options,
     model_label,
     probe_agent,
+)
+from agentopt.selectors.interrupt import (
+    RunInfo,
+    StopSignal,
+    print_interrupted,
+    sigint_presses,
 )
 from agentopt.selectors.loop import run_selection
 from agentopt.selectors.objective import Objective
@@ -60,9 +74,9 @@ from agentopt.selectors.results import SelectionResults
 from agentopt.selectors.state import SelectionState
 from agentopt.selectors.stopping import StoppingRule, default_stopping
 from agentopt.selectors.store import (
+    MemoryStore,
     ObservationStore,
     ResumingEvaluator,
-    fingerprint,
     get_store,
 )
 
@@ -116,8 +130,15 @@ class ModelSelector:
     - ``model_prices``: prices for models the default price map lacks (a mapping
       as :class:`PriceBook` takes, a price file path, or a PriceBook).
     - ``store``: a path (``.jsonl`` → JSON lines, else SQLite) or an
-      ObservationStore: observations are written as they are made, and re-running
-      the same selection reuses them instead of running the agent again.
+      ObservationStore: observations are written as they are made, keyed by
+      (agent, eval_fn, combination, datapoint), and any later selection (another
+      method, seed or dataset order included) reuses them instead of running the
+      agent again. Without a path, the selector keeps them in memory, so a
+      second ``select_best()`` pays for nothing twice.
+    - ``agent_version`` / ``eval_fn_version``: a string of your own that replaces
+      the code hash in the agent's / eval_fn's fingerprint (see
+      :mod:`agentopt.selectors.fingerprint`): change it when behaviour changes in
+      ways the code hash cannot see (a helper function, a prompt file).
     """
 
     default_method: ClassVar[str] = "auto"
@@ -140,6 +161,8 @@ class ModelSelector:
         tracker: TrackerLike | None = None,
         model_prices: Mapping[str, Any] | str | Path | PriceBook | None = None,
         store: str | Path | ObservationStore | None = None,
+        agent_version: str | None = None,
+        eval_fn_version: str | None = None,
     ) -> None:
         fixed = type(self).default_method
         if method is None:
@@ -164,8 +187,11 @@ class ModelSelector:
         self.tracker = tracker
         self.model_prices = model_prices
         self.store = store
+        self.agent_version = agent_version
+        self.eval_fn_version = eval_fn_version
         self._validate()
         self.last_state: SelectionState | None = None
+        self._memory = MemoryStore()  # observations kept between runs when store is None
         self.agent_calls = 0  #: agent runs started by this selector (all runs)
 
     # ----------------------------------------------------------------- checks
@@ -190,6 +216,10 @@ class ModelSelector:
             max_evaluations=self.max_evaluations,
             seed=self.seed,
         )
+        for name in ("agent_version", "eval_fn_version"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, str) or not v):
+                raise ConfigError(f"{name} must be None or a non-empty string, not {v!r}")
         if self.tracker is not None and not isinstance(self.tracker, TrackerLike):
             raise ConfigError(
                 f"tracker must be an LLMTracker (with track() and get_records()), "
@@ -219,14 +249,13 @@ class ModelSelector:
     def n_datapoints(self) -> int:
         return len(self._data)
 
-    def fingerprint(self) -> str:
-        """The key under which a store keeps this selection's observations."""
-        return fingerprint(
-            agent=self.agent,
-            labels=dict(zip(self.nodes, self._node_labels, strict=True)),
-            dataset=self._data,
-            seed=self.seed,
-            method=_method_name(self.method),
+    def fingerprint(self) -> Scope:
+        """The agent's and eval_fn's fingerprints: with a combination and a datapoint,
+        the key under which a store keeps an observation (see
+        :mod:`agentopt.selectors.fingerprint`)."""
+        return Scope(
+            agent=callable_fingerprint(self.agent, self.agent_version),
+            eval_fn=callable_fingerprint(self.eval_fn, self.eval_fn_version),
         )
 
     def select_best(
@@ -236,45 +265,79 @@ class ModelSelector:
 
         Works in scripts and inside Jupyter: when an event loop is already running
         in this thread, the selection runs on its own loop in a worker thread.
+        Ctrl-C stops it cleanly (see :mod:`agentopt.selectors.interrupt`): what
+        finished is kept, one line says so, and ``KeyboardInterrupt`` is raised.
         """
         try:
             asyncio.get_running_loop()
+            in_loop = True
         except RuntimeError:
-            try:
-                return asyncio.run(self._select(parallel, max_concurrent, progress))
-            except Interrupted as exc:
-                raise exc.original from None
-        ctx = contextvars.copy_context()
-        cancel = threading.Event()
-        with ThreadPoolExecutor(1, thread_name_prefix="agentopt-select") as pool:
-            coro = self._select(parallel, max_concurrent, progress, cancel)
-            fut = pool.submit(ctx.run, asyncio.run, coro)
-            try:
-                return fut.result()
-            except Interrupted as exc:
-                raise exc.original from None
-            except KeyboardInterrupt:
-                cancel.set()  # the worker stops after its current batch
-                raise
+            in_loop = False
+        stop, info = StopSignal(), RunInfo()
+        coro = self._select(parallel, max_concurrent, progress, stop=stop, info=info)
+        failure: BaseException | None = None
+        with sigint_presses(stop):
+            if not in_loop:
+                try:
+                    return asyncio.run(coro)
+                except Interrupted as exc:
+                    failure = exc.original
+                except asyncio.CancelledError:
+                    if not stop.pressed:
+                        raise
+                    failure = KeyboardInterrupt()
+            else:
+                # This thread's loop is blocked while we wait (a sync call in async
+                # code): the selection gets its own loop in a worker thread.
+                ctx = contextvars.copy_context()
+                pool = ThreadPoolExecutor(1, thread_name_prefix="agentopt-select")
+                try:
+                    fut = pool.submit(ctx.run, asyncio.run, coro)
+                    try:
+                        return fut.result()
+                    except Interrupted as exc:
+                        failure = exc.original
+                    except asyncio.CancelledError:
+                        if not stop.pressed:
+                            raise
+                        failure = KeyboardInterrupt()
+                finally:
+                    pool.shutdown(wait=False)
+        # raised here, outside any except block, so no unrelated context is printed
+        assert failure is not None
+        if isinstance(failure, KeyboardInterrupt):
+            print_interrupted(info)
+        raise failure
 
     async def aselect_best(
         self, parallel: bool = True, max_concurrent: int = 8, progress: bool = True
     ) -> SelectionResults:
         """The async form of :meth:`select_best`."""
+        info = RunInfo()
+        failure: BaseException | None = None
         try:
-            return await self._select(parallel, max_concurrent, progress)
+            return await self._select(parallel, max_concurrent, progress, info=info)
         except Interrupted as exc:
-            raise exc.original from None
+            failure = exc.original
+        assert failure is not None
+        if isinstance(failure, KeyboardInterrupt):
+            print_interrupted(info)
+        raise failure
 
     async def _select(
         self,
         parallel: bool,
         max_concurrent: int,
         progress: bool,
-        _cancel: threading.Event | None = None,
+        *,
+        stop: StopSignal | None = None,
+        info: RunInfo | None = None,
     ) -> SelectionResults:
         if not isinstance(max_concurrent, int) or max_concurrent < 1:
             raise ConfigError(f"max_concurrent must be an integer ≥ 1, not {max_concurrent!r}")
+        if stop is not None:
+            stop.attach(asyncio.get_running_loop(), asyncio.current_task())
+        info = info if info is not None else RunInfo()
         method_name = _method_name(self.method)
         problem = Problem.create(
             self.n_arms,
@@ -297,7 +360,11 @@ class ModelSelector:
         if self.budget_usd is not None:
             guard = BudgetGuard(self.budget_usd, self.n_arms)
             stopping = GuardStop(guard) | stopping  # first: its reason is the real one
-        store = get_store(self.store) if self.store is not None else None
+        scope = self.fingerprint()
+        combo_keys = [combo_key(c, lab) for c, lab in zip(self.combos, self.labels, strict=True)]
+        dp_keys = datapoint_keys(self._data)
+        store = get_store(self.store) if self.store is not None else self._memory
+        info.store_path = store.path
         own_tracker = self.tracker is None
         tracker: TrackerLike | None = self.tracker
         live: LiveEvaluator | None = None
@@ -311,25 +378,30 @@ class ModelSelector:
             description=f"Selecting ({method_name})",
         )
         reused: set[tuple[int, int]] = set()
-        fp = self.fingerprint() if store is not None else ""
+        fail_fast = FailFast(
+            {n: len(ms) for n, ms in zip(self.nodes, self._node_labels, strict=True)}
+        )
 
         def on_result(arm: int, dp: int, obs: Observation) -> None:
-            if store is not None:
-                store.append(fp, obs)  # written through: an interruption loses nothing
+            # written through first: an interruption or an error loses nothing
+            store.append(CellKey(*scope, combo_keys[arm], dp_keys[dp]), obs)
+            info.kept += 1
             if guard is not None:
                 guard.observe(arm, obs)
             bar.observe(obs)
+            fail_fast.observe(obs)  # raises once the first few have all failed
 
         def on_reused(arm: int, dp: int, obs: Observation) -> None:
             reused.add((arm, dp))
+            info.kept += 1
             if guard is not None:
                 guard.observe(arm, obs)
             bar.observe(obs, reused=True)
 
         def on_batch(state: SelectionState) -> None:
             bar.alive(len(state.alive))
-            if _cancel is not None and _cancel.is_set():
-                raise SelectionError("selection interrupted; observations made so far are kept")
+            if stop is not None and stop.pressed:
+                raise Interrupted(KeyboardInterrupt())
 
         try:
             if tracker is None:
@@ -347,12 +419,16 @@ class ModelSelector:
                 agent_is_async=self._agent_is_async,
                 on_result=on_result,
                 guard=guard,
+                stop=stop.event if stop is not None else None,
             )
-            evaluator: Any = live
-            if store is not None:
-                evaluator = ResumingEvaluator(
-                    live, stored=store.load(fp), combo_ids=self.combo_ids, on_reused=on_reused
-                )
+            evaluator = ResumingEvaluator(
+                live,
+                stored=store.load(scope),
+                combo_keys=combo_keys,
+                datapoint_keys=dp_keys,
+                labels=self.labels,
+                on_reused=on_reused,
+            )
             with bar:
                 state = await run_selection(
                     strategy, evaluator, problem, stopping, on_batch=on_batch
@@ -361,15 +437,27 @@ class ModelSelector:
             if live is not None:
                 self.agent_calls += live.agent_calls
                 live.close()
-            if store is not None and self.store is not store:
+            if store is not self._memory and self.store is not store:
                 store.close()
             if own_tracker and tracker is not None:
                 close = getattr(tracker, "close", None)
                 if close is not None:
                     close()
         self.last_state = state
+        if state.observations and all(o.failed for o in state.observations):
+            first = state.observations[0]
+            raise EvaluationsFailedError(
+                all_failed_message(len(state.observations), first, stopped_early=False),
+                first_error=str(first.error),
+                observations=len(state.observations),
+            )
         if state.best is None:  # pragma: no cover - refresh_view always sets it
             raise SelectionError("the selection ended without a pick")
+        notes = []
+        flat = flat_scores_warning(state.observations)
+        if flat is not None:
+            warnings.warn(flat, UserWarning, stacklevel=3)
+            notes.append(flat)
         arm_of = {cid: i for i, cid in enumerate(self.combo_ids)}
         observations = [
             (arm_of[Observation.combo_label(o.combo)], int(o.datapoint), o)
@@ -391,6 +479,7 @@ class ModelSelector:
             stop_reason=state.stop_reason,
             rounds=state.rounds,
             reused_keys=frozenset(reused),
+            warnings=tuple(notes),
         )
 
     def _make_tracker(self) -> TrackerLike:

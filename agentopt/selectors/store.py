@@ -1,19 +1,22 @@
-"""Observation stores, so an interrupted selection resumes without paying twice.
+"""Observation stores, so no cell of a selection is paid for twice.
 
-A store keeps every observation the moment it is made, keyed by a
-fingerprint of the selection (agent, models, dataset, seed, method) plus the
-combination label and the datapoint index. Re-running the same selection
-serves the cells it already has from the store: the strategy is told their
-observations and the agent is not called.
+A store keeps every observation the moment it is made, keyed by what it is
+the measurement of: (agent, eval_fn, combination, datapoint), each a stable
+fingerprint (see :mod:`agentopt.selectors.fingerprint`). The method, the seed,
+the other combinations and the rest of the dataset are not part of the key, so
+a re-run, another method or another seed serves every cell the store already
+has: the strategy is told the stored observation and the agent is not called.
+A stored *failure* is not served: it is run again (failures are often transient,
+or fixed since), and the new observation replaces it.
 
 ``get_store(path)`` picks the backend by suffix: ``.jsonl`` → JSON lines,
 anything else → SQLite (WAL). Both write through on every observation.
+:class:`MemoryStore` keeps a selector's observations between two
+``select_best()`` calls when no path is given.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import os
 import sqlite3
@@ -26,90 +29,75 @@ from pydantic import ValidationError
 
 from agentopt.exceptions import StoreError
 from agentopt.records import Observation
+from agentopt.selectors.fingerprint import CellKey, Scope
 from agentopt.tracking.sqlite_db import connect_sqlite
 
 __all__ = [
+    "CellKey",
     "JSONLStore",
+    "MemoryStore",
     "ObservationStore",
     "ResumingEvaluator",
     "SQLiteStore",
-    "fingerprint",
+    "Scope",
     "get_store",
 ]
 
-CellKey = tuple[str, int]  # (combination label, datapoint index)
+#: Within one scope (agent, eval_fn): (combination key, datapoint key).
+Cells = dict[tuple[str, str], Observation]
 
-
-def _canonical(obj: Any) -> Any:
-    """A JSON-able, deterministic stand-in for ``obj``: its content where it can be
-    read (mappings, sequences, dataclasses, pydantic models, ``__dict__``/slots),
-    else its repr unless that holds a memory address, else its type."""
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    if isinstance(obj, Mapping):
-        return {str(k): _canonical(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(obj, (list, tuple)):
-        return [_canonical(v) for v in obj]
-    kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
-    if hasattr(obj, "model_dump"):
-        return {"__type__": kind, **_canonical(obj.model_dump())}
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-        return {"__type__": kind, **_canonical(fields)}
-    if not callable(obj):
-        slots = [a for c in type(obj).__mro__ for a in getattr(c, "__slots__", ())]
-        state = dict(getattr(obj, "__dict__", {}))
-        state.update({a: getattr(obj, a) for a in slots if hasattr(obj, a)})
-        if state:
-            return {"__type__": kind, **_canonical(state)}
-    text = repr(obj)
-    return f"<{kind}>" if " at 0x" in text else text
-
-
-def _callable_name(fn: Any) -> str:
-    mod = getattr(fn, "__module__", None) or type(fn).__module__
-    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
-    return f"{mod}.{name}"
-
-
-def fingerprint(
-    *,
-    agent: Any,
-    labels: Mapping[str, Sequence[str]],
-    dataset: Sequence[Any],
-    seed: int | None,
-    method: str,
-) -> str:
-    """A short hash naming one selection: same agent, models, dataset, seed and method."""
-    h = hashlib.sha256()
-    payload = {
-        "agent": _callable_name(agent),
-        "models": {node: list(ms) for node, ms in labels.items()},
-        "seed": seed,
-        "method": method,
-        "n": len(dataset),
-    }
-    h.update(json.dumps(payload, sort_keys=True).encode())
-    for item in dataset:
-        h.update(json.dumps(_canonical(item), sort_keys=True, default=str).encode())
-        h.update(b"\n")
-    return h.hexdigest()[:24]
+_OLD_LAYOUT = (
+    "was written by an earlier agentopt, which keyed observations by selection "
+    "(agent, models, dataset, seed, method) rather than by cell; they cannot be reused. "
+    "`agentopt report` still reads it; pass another store= path (or move this file aside)"
+)
 
 
 class ObservationStore(Protocol):
-    """Where a selection's observations survive the process."""
+    """Where a selection's observations survive the process.
 
-    path: Path
+    ``load(scope)`` returns every cell stored for that agent and eval_fn,
+    keyed by ``(combo, datapoint)``; ``append`` writes one observation through
+    (a later observation of the same cell replaces the earlier one).
+    """
 
-    def load(self, fp: str) -> dict[CellKey, Observation]: ...
+    @property
+    def path(self) -> Path | None: ...  # None: kept in memory
 
-    def append(self, fp: str, obs: Observation) -> None: ...
+    def load(self, scope: Scope) -> Cells: ...
+
+    def append(self, key: CellKey, obs: Observation) -> None: ...
 
     def close(self) -> None: ...
 
 
-def _key(obs: Observation) -> CellKey:
-    return Observation.combo_label(obs.combo), int(obs.datapoint)
+class MemoryStore:
+    """Observations in a dict: what a selector keeps between ``select_best()`` calls
+    when no ``store=`` path is given."""
+
+    path: Path | None = None
+
+    def __init__(self) -> None:
+        self._cells: dict[CellKey, Observation] = {}
+        self._lock = threading.Lock()
+
+    def load(self, scope: Scope) -> Cells:
+        with self._lock:
+            return {
+                (k.combo, k.datapoint): o
+                for k, o in self._cells.items()
+                if (k.agent, k.eval_fn) == tuple(scope)
+            }
+
+    def append(self, key: CellKey, obs: Observation) -> None:
+        with self._lock:
+            self._cells[CellKey(*key)] = obs
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+    def close(self) -> None:
+        """Nothing to release: the observations stay for the next run."""
 
 
 def _repair_last_line(path: Path) -> None:
@@ -156,7 +144,8 @@ def _repair_last_line(path: Path) -> None:
 
 
 class JSONLStore:
-    """One JSON object per line: ``{"fingerprint", "observation"}``; flushed per line."""
+    """One JSON object per line, ``{"key": {agent, eval_fn, combo, datapoint},
+    "observation": {...}}``, flushed per line; the last line of a cell wins."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -168,26 +157,30 @@ class JSONLStore:
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot open the observation store: {exc}") from exc
 
-    def load(self, fp: str) -> dict[CellKey, Observation]:
-        out: dict[CellKey, Observation] = {}
+    def load(self, scope: Scope) -> Cells:
+        out: Cells = {}
         with self._lock, self.path.open(encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
                 try:
                     row = json.loads(line)
-                    if row.get("fingerprint") != fp:
+                    if "fingerprint" in row and "key" not in row:
+                        raise StoreError(f"{self.path}:{lineno}: this store {_OLD_LAYOUT}")
+                    key = CellKey(**row["key"])
+                    if (key.agent, key.eval_fn) != tuple(scope):
                         continue
                     obs = Observation.model_validate(row["observation"])
                 except (ValueError, KeyError, TypeError, ValidationError) as exc:
                     if not line.endswith("\n"):
                         continue  # a line cut short by a crash: the cell is simply re-run
                     raise StoreError(f"{self.path}:{lineno}: not an observation: {exc}") from exc
-                out[_key(obs)] = obs
+                out[(key.combo, key.datapoint)] = obs
         return out
 
-    def append(self, fp: str, obs: Observation) -> None:
-        line = json.dumps({"fingerprint": fp, "observation": obs.model_dump(mode="json")})
+    def append(self, key: CellKey, obs: Observation) -> None:
+        row = {"key": CellKey(*key)._asdict(), "observation": obs.model_dump(mode="json")}
+        line = json.dumps(row, ensure_ascii=False)
         with self._lock:
             try:
                 self._fh.write(line + "\n")
@@ -201,48 +194,59 @@ class JSONLStore:
 
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS observations (
-    fingerprint TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS cells (
+    agent TEXT NOT NULL,
+    eval_fn TEXT NOT NULL,
     combo TEXT NOT NULL,
-    datapoint INTEGER NOT NULL,
+    datapoint TEXT NOT NULL,
     observation TEXT NOT NULL,
-    PRIMARY KEY (fingerprint, combo, datapoint)
+    PRIMARY KEY (agent, eval_fn, combo, datapoint)
 );
 """
 
 
 class SQLiteStore:
-    """A SQLite table in WAL mode; each observation committed as it arrives."""
+    """A SQLite table ``cells`` in WAL mode; each observation committed as it arrives."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._db = connect_sqlite(self.path, what="the observation store", schema=_SCHEMA)
+        self._db = connect_sqlite(self.path, what="the observation store")
+        try:
+            tables = {
+                r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if "observations" in tables and "cells" not in tables:
+                self._db.close()
+                raise StoreError(f"{self.path}: this store {_OLD_LAYOUT}")
+            self._db.execute(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the observation store: {exc}") from exc
 
-    def load(self, fp: str) -> dict[CellKey, Observation]:
+    def load(self, scope: Scope) -> Cells:
         with self._lock:
             try:
                 rows = self._db.execute(
-                    "SELECT combo, datapoint, observation FROM observations WHERE fingerprint = ?",
-                    (fp,),
+                    "SELECT combo, datapoint, observation FROM cells "
+                    "WHERE agent = ? AND eval_fn = ?",
+                    tuple(scope),
                 ).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: cannot read observations: {exc}") from exc
-        out: dict[CellKey, Observation] = {}
+        out: Cells = {}
         for combo, dp, text in rows:
             try:
-                out[(combo, int(dp))] = Observation.model_validate_json(text)
+                out[(combo, dp)] = Observation.model_validate_json(text)
             except ValidationError as exc:
                 raise StoreError(f"{self.path}: bad observation for {combo} #{dp}: {exc}") from exc
         return out
 
-    def append(self, fp: str, obs: Observation) -> None:
-        combo, dp = _key(obs)
+    def append(self, key: CellKey, obs: Observation) -> None:
         with self._lock:
             try:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO observations VALUES (?, ?, ?, ?)",
-                    (fp, combo, dp, obs.model_dump_json()),
+                    "INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, ?)",
+                    (*CellKey(*key), obs.model_dump_json()),
                 )
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: cannot append an observation: {exc}") from exc
@@ -267,33 +271,50 @@ class _Evaluator(Protocol):
 
 
 class ResumingEvaluator:
-    """Serves stored cells from the store and evaluates only the rest.
+    """Serves stored cells and evaluates only the rest.
 
-    The strategy cannot tell a stored observation from a fresh one, so a
-    re-run with the same seed replays the same decisions and pays only for
-    the cells the interrupted run never finished. ``reused`` counts the
-    observations served from the store.
+    ``stored`` maps ``(combo key, datapoint key)`` to an observation, as
+    :meth:`ObservationStore.load` returns it; ``combo_keys[arm]`` and
+    ``datapoint_keys[dp]`` name this selection's cells, ``labels[arm]`` their
+    display labels. A served observation is re-labelled with this selection's
+    arm label and datapoint index. The strategy cannot tell a stored
+    observation from a fresh one, so a re-run with the same seed replays the same
+    decisions and pays only for cells never finished. Stored failures are run
+    again. ``reused`` counts the observations served.
     """
 
     def __init__(
         self,
         inner: _Evaluator,
         *,
-        stored: Mapping[CellKey, Observation],
-        combo_ids: Sequence[str],
+        stored: Mapping[tuple[str, str], Observation],
+        combo_keys: Sequence[str],
+        datapoint_keys: Sequence[str],
+        labels: Sequence[Mapping[str, str]],
         on_reused: Any = None,
     ) -> None:
         self.inner = inner
-        self.stored = dict(stored)
-        self.combo_ids = list(combo_ids)
+        self.stored = {k: o for k, o in stored.items() if not o.failed}
+        self.combo_keys = list(combo_keys)
+        self.datapoint_keys = list(datapoint_keys)
+        self.labels = [dict(lab) for lab in labels]
         self.on_reused = on_reused
         self.reused = 0
+
+    def lookup(self, arm: int, dp: int) -> Observation | None:
+        """The stored observation of (arm, dp), re-labelled for this selection."""
+        obs = self.stored.get((self.combo_keys[arm], self.datapoint_keys[dp]))
+        if obs is None:
+            return None
+        if obs.datapoint != dp or obs.combo != self.labels[arm]:
+            obs = obs.model_copy(update={"datapoint": dp, "combo": dict(self.labels[arm])})
+        return obs
 
     async def evaluate(self, pairs: Sequence[tuple[int, int]]) -> list[Observation | None]:
         out: list[Observation | None] = [None] * len(pairs)
         todo: list[int] = []
         for i, (arm, dp) in enumerate(pairs):
-            obs = self.stored.get((self.combo_ids[arm], dp))
+            obs = self.lookup(arm, dp)
             if obs is None:
                 todo.append(i)
             else:

@@ -49,6 +49,13 @@ def test_demo_runs_end_to_end_and_writes_its_files(tmp_path: Path) -> None:
     assert len(obs) == res.evaluations and obs["error"].isna().all()
     text = buf.getvalue()
     assert "Model selection (auto)" in text and "Best:" in text and "pareto.png" in text
+    # `agentopt report` reads every data file the demo wrote
+    from agentopt.report import load
+
+    assert len(load(out.files["observations"]).observations) == res.evaluations
+    for name in ("results", "config"):
+        ranking = load(out.files[name]).ranking
+        assert len(ranking) == 12 and sum(r["best"] for r in ranking) == 1
 
 
 def test_cli_demo_writes_into_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -140,7 +140,14 @@ async def test_live_selection_inside_a_running_event_loop(
     res = sel.select_best(progress=False)  # sync call: runs on a worker thread's loop
     _check(res, tracker)
     tracker.clear()
-    res2 = await sel.aselect_best(progress=False)
+    again = await sel.aselect_best(progress=False)  # the same selector: nothing paid twice
+    assert len(tracker.records) == 0 and again.reused_evaluations == again.evaluations
+    assert again.get_best_combo() == res.get_best_combo()
+    fresh = ModelSelector(
+        agent=agent, models=MODELS, eval_fn=grade_answer, dataset=arithmetic_dataset(N),
+        method="auto", seed=0, tracker=tracker,
+    )  # fmt: skip
+    res2 = await fresh.aselect_best(progress=False)
     _check(res2, tracker)
     assert res2.get_best_combo() == res.get_best_combo()
 

@@ -176,3 +176,41 @@ def test_arms_never_observed_are_shown_without_figures(tmp_path: Path) -> None:
 def test_a_best_arm_out_of_range_is_an_error() -> None:
     with pytest.raises(SelectionError, match="best arm 9"):
         _results(best_arm=9)
+
+
+LONG = [
+    {"planner": "anthropic/claude-3-5-haiku-20241022", "solver": "gpt-4o-mini-2024-07-18"},
+    {"planner": "anthropic/claude-3-5-haiku-20241022", "solver": "openai/gpt-4.1-nano"},
+    {"planner": "gpt-4.1-nano", "solver": "weak"},
+    {"planner": "gpt-4.1-nano", "solver": "mystery"},
+]
+
+
+def _render(r: SelectionResults, width: int) -> list[str]:
+    buf = io.StringIO()
+    r.print_summary(console=Console(file=buf, width=width))
+    return buf.getvalue().splitlines()
+
+
+@pytest.mark.parametrize("labels", [LABELS, LONG], ids=["short", "long"])
+def test_print_summary_is_complete_at_80_columns(labels: list[dict[str, str]]) -> None:
+    """At 80 columns (logs, CI, narrow terminals) no column is dropped, no figure cut,
+    every model named (in the table or a legend) and the totals wrapped between words."""
+    r = _results(labels=labels, warnings=("all scores are equal; check eval_fn",))
+    lines = _render(r, 80)
+    text = "\n".join(lines)
+    assert max(len(line) for line in lines) <= 80
+    header = next(line for line in lines if "score" in line)
+    for col in ("#", "planner", "solver", "score", "95% CI", "evals", "$/1k", "s/item", "status"):
+        assert col in header
+    assert "…" not in text
+    for cell in ("★ best", "out r1", "unpriced", "2 (1 failed)", "0.80–1.00", "$10"):
+        assert cell in text
+    flat = " ".join(text.split())
+    for lab in labels:
+        for model in lab.values():
+            assert model in flat  # whole, in the table or the legend
+    assert r._footer() in flat  # the totals, not cut mid-word
+    assert "warning: all scores are equal; check eval_fn" in flat
+    if labels is LONG:
+        assert "P1 = anthropic/claude-3-5-haiku-20241022" in flat

@@ -303,11 +303,91 @@ def test_failures_are_scored_and_recorded_never_dropped() -> None:
     assert res.evaluations == 6 * len(DATA)
 
 
-def test_eval_fn_out_of_range_is_recorded_as_a_failure() -> None:
-    res = _selector(eval_fn=lambda e, a: 10.0, failure_score=0.5).select_best(progress=False)
-    df = res.observations_dataframe()
-    assert df["error"].str.contains(r"scores must be in \[0, 1\]").all()
-    assert (df["score"] == 0.5).all()
+def _raises(e: object, a: object) -> float:
+    raise ValueError("no grader configured")
+
+
+@pytest.mark.parametrize(
+    ("bad_eval_fn", "first_error"),
+    [
+        (_raises, "eval_fn raised ValueError: no grader configured"),
+        (lambda e, a: None, r"eval_fn returned None \(NoneType\), not a number in \[0, 1\]"),
+        (lambda e, a: "yes", r"eval_fn returned 'yes' \(str\), not a number"),
+        (lambda e, a: 5, r"eval_fn returned 5.0; scores must be in \[0, 1\]"),
+    ],
+)
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_broken_eval_fn_fails_fast_with_the_first_error_and_names_no_best(
+    tmp_path: Any, bad_eval_fn: Any, first_error: str, parallel: bool
+) -> None:
+    from agentopt.exceptions import EvaluationsFailedError
+    from agentopt.selectors.failfast import PATIENCE
+    from agentopt.selectors.store import get_store
+
+    tracker = FakeTracker()
+    agent = make_agent(tracker)
+    store = tmp_path / "obs.sqlite"
+    sel = _selector(agent=agent, tracker=tracker, eval_fn=bad_eval_fn, store=store, method="auto")
+    with pytest.raises(EvaluationsFailedError, match=first_error) as info:
+        sel.select_best(parallel=parallel, max_concurrent=4, progress=False)
+    assert f"the first {PATIENCE} evaluations all failed" in str(info.value)
+    # paid only for the first few (and, in parallel, those already running)
+    assert agent.calls["n"] == PATIENCE if not parallel else agent.calls["n"] < PATIENCE + 4
+    st = get_store(store)
+    kept = st.load(sel.fingerprint())
+    st.close()
+    assert len(kept) == agent.calls["n"]  # every failure kept, with its error
+    assert all(o.failed and o.error for o in kept.values())
+
+
+def test_an_agent_that_always_raises_fails_fast_but_one_broken_model_does_not() -> None:
+    from agentopt.exceptions import EvaluationsFailedError
+
+    tracker = FakeTracker()
+
+    class Down:
+        def __init__(self, combo: dict[str, str]) -> None:
+            pass
+
+        def run(self, x: int) -> bool:
+            raise ConnectionError("no API key")
+
+    sel = _selector(agent=Down, tracker=tracker, method="auto")
+    with pytest.raises(EvaluationsFailedError, match="agent raised ConnectionError: no API key"):
+        sel.select_best(parallel=False, progress=False)
+    assert sel.agent_calls < 6 * len(DATA) // 2  # far from the whole run
+    # one model down: its combinations fail, the others are still compared
+    for method in ("auto", "successive_elimination", "random_search", "lucb"):
+        t = FakeTracker()
+        res = _selector(agent=make_agent(t, fail_on="x"), tracker=t, method=method).select_best(
+            parallel=False, progress=False
+        )
+        assert res.get_best_combo()["solver"] != "x" and res.failures > 0
+
+
+def test_a_selection_too_small_to_fail_fast_still_names_no_best() -> None:
+    from agentopt.exceptions import EvaluationsFailedError
+
+    sel = _selector(models={"solver": ["x", "y"]}, dataset=DATA[:1], eval_fn=lambda e, a: None)
+    sel.agent = make_agent(sel.tracker)  # type: ignore[arg-type]
+    with pytest.raises(EvaluationsFailedError, match="all 2 evaluations failed"):
+        sel.select_best(progress=False)
+
+
+def test_a_swapped_eval_fn_signature_warns_that_all_scores_are_identical() -> None:
+    def swapped(actual: object, expected: object) -> float:  # expected is None here
+        return float(actual is True and expected is True)
+
+    with pytest.warns(UserWarning, match=r"all 120 successful evaluations scored 0.*eval_fn"):
+        res = _selector(eval_fn=swapped).select_best(progress=False)
+    assert res.warnings and "eval_fn(expected, actual)" in res.warnings[0]
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    res.print_summary(console=Console(file=out, width=100))
+    assert "cannot tell the combinations apart" in out.getvalue()
 
 
 def test_a_budget_stops_the_selection_without_overrunning() -> None:

@@ -7,7 +7,7 @@ import contextvars
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -53,39 +53,42 @@ class Interrupt(BaseException):
 
 
 class Agent:
-    """Deterministic agent; counts its runs; raises ``stop_with`` on run number ``stop_at``."""
+    """Deterministic agent; counts its runs; raises ``stop_with`` on run number ``stop_at``.
+
+    Its controls live in a dict: mutable state, which (unlike code and constants)
+    is not part of the agent's fingerprint, so every variant resumes the others.
+    """
 
     tracker: Tracker
-    calls = 0
-    stop_at: int | None = None
-    stop_with: type[BaseException] = KeyboardInterrupt
+    ctl: ClassVar[dict[str, Any]] = {}
     lock = threading.Lock()
 
     def __init__(self, combo: dict[str, str]) -> None:
         self.combo = combo
 
     def run(self, x: int) -> bool:
-        cls = type(self)
-        with cls.lock:
-            cls.calls += 1
-            n = cls.calls
-        if cls.stop_at is not None and n == cls.stop_at:
-            raise cls.stop_with()
+        ctl = type(self).ctl
+        with type(self).lock:
+            ctl["calls"] += 1
+            n = ctl["calls"]
+        if ctl["stop_at"] is not None and n == ctl["stop_at"]:
+            raise ctl["stop_with"]()
         self.tracker.call(0.001 if self.combo["solver"] == "z" else 0.003)
         s = self.combo["solver"]
         return (x * 37 + len(self.combo["planner"]) * 11) % 100 < QUALITY[s] * 100
 
 
 def _agent(stop_at: int | None = None, stop_with: type[BaseException] = KeyboardInterrupt) -> Any:
-    return type(
-        "CountingAgent",
-        (Agent,),
-        {"tracker": Tracker(), "calls": 0, "stop_at": stop_at, "stop_with": stop_with},
-    )
+    ctl = {"calls": 0, "stop_at": stop_at, "stop_with": stop_with}
+    return type("CountingAgent", (Agent,), {"tracker": Tracker(), "ctl": ctl})
+
+
+def _calls(agent: Any) -> int:
+    return int(agent.ctl["calls"])
 
 
 def _selector(
-    agent: Any, store: Path | None, method: str = "successive_elimination"
+    agent: Any, store: Path | None, method: str = "successive_elimination", seed: int = 3
 ) -> ModelSelector:
     sel = ModelSelector(
         agent=agent,
@@ -93,7 +96,7 @@ def _selector(
         eval_fn=lambda e, a: float(a),
         dataset=DATA,
         method=method,
-        seed=3,
+        seed=seed,
         tracker=agent.tracker,
         store=store,
     )
@@ -120,7 +123,7 @@ def test_an_interrupted_run_resumes_and_pays_for_nothing_twice(
 
     second = _agent()
     resumed = _selector(second, store, method).select_best(parallel=False, progress=False)
-    assert second.calls == total - kept  # the stored cells were not run again
+    assert _calls(second) == total - kept  # the stored cells were not run again
     assert resumed.reused_evaluations == kept
     assert resumed.evaluations == total
     assert resumed.get_best_combo() == reference.get_best_combo()
@@ -129,7 +132,7 @@ def test_an_interrupted_run_resumes_and_pays_for_nothing_twice(
 
     third = _agent()
     again = _selector(third, store, method).select_best(parallel=False, progress=False)
-    assert third.calls == 0 and again.reused_evaluations == total
+    assert _calls(third) == 0 and again.reused_evaluations == total
 
 
 def test_a_crash_mid_batch_keeps_every_finished_observation(tmp_path: Path) -> None:
@@ -144,18 +147,62 @@ def test_a_crash_mid_batch_keeps_every_finished_observation(tmp_path: Path) -> N
     assert 1 <= kept <= 29
     resumed_agent = _agent()
     res = _selector(resumed_agent, store).select_best(parallel=True, progress=False)
-    assert resumed_agent.calls == res.evaluations - kept
+    assert _calls(resumed_agent) == res.evaluations - kept
     assert res.reused_evaluations == kept
 
 
-def test_a_different_seed_does_not_reuse_the_store(tmp_path: Path) -> None:
+def test_another_seed_or_method_reuses_every_paid_cell(tmp_path: Path) -> None:
+    """The store's key is (agent, eval_fn, combination, datapoint): comparing methods
+    or seeds live on one store pays for each cell once."""
     store = tmp_path / "sel.sqlite"
     a = _agent()
-    _selector(a, store).select_best(progress=False)
+    first = _selector(a, store, "brute_force").select_best(progress=False)
+    assert _calls(a) == first.evaluations == 6 * len(DATA)
+    for method in ("successive_elimination", "auto", "lucb"):
+        b = _agent()
+        res = _selector(b, store, method, seed=4).select_best(progress=False)
+        assert _calls(b) == 0 and res.reused_evaluations == res.evaluations > 0
+        assert res.cost_this_run == 0.0
+        assert res.get_best_combo() == first.get_best_combo()
+
+
+def test_a_changed_eval_fn_or_agent_is_not_served_old_cells(tmp_path: Path) -> None:
+    store = tmp_path / "sel.jsonl"
+    a = _agent()
+    _selector(a, store, "brute_force").select_best(progress=False)
     b = _agent()
     sel = ModelSelector(
-        agent=b, models=MODELS, eval_fn=lambda e, x: float(x), dataset=DATA,
-        method="successive_elimination", seed=4, tracker=b.tracker, store=store,
+        agent=b, models=MODELS, eval_fn=lambda e, x: 1.0 - float(x), dataset=DATA,
+        method="brute_force", seed=3, tracker=b.tracker, store=store,
     )  # fmt: skip
     res = sel.select_best(progress=False)
-    assert res.reused_evaluations == 0 and b.calls == res.evaluations
+    assert res.reused_evaluations == 0 and _calls(b) == res.evaluations
+
+    class Other(Agent):
+        def run(self, x: int) -> bool:
+            return not super().run(x)
+
+    c = type("CountingAgent", (Other,), {"tracker": Tracker(), "ctl": dict(a.ctl, calls=0)})
+    res = _selector(c, store, "brute_force").select_best(progress=False)
+    assert res.reused_evaluations == 0 and _calls(c) == res.evaluations
+    d = _agent()  # the first agent again: everything served
+    res = _selector(d, store, "brute_force").select_best(progress=False)
+    assert _calls(d) == 0 and res.reused_evaluations == res.evaluations
+
+
+def test_nothing_paid_twice_second_select_best_reuses_the_first(tmp_path: Path) -> None:
+    """No store path: the selector keeps its observations, so a second select_best()
+    (say, with another method) pays for nothing it already has."""
+    a = _agent()
+    sel = _selector(a, None, "successive_elimination")
+    first = sel.select_best(progress=False)
+    paid = _calls(a)
+    assert paid == first.evaluations and first.reused_evaluations == 0
+    again = sel.select_best(progress=False)
+    assert _calls(a) == paid  # not one agent run more
+    assert again.reused_evaluations == again.evaluations == first.evaluations
+    assert again.cost_this_run == 0.0 and again.selection_cost == first.selection_cost
+    sel.method = "brute_force"
+    full = sel.select_best(progress=False)
+    assert _calls(a) == 6 * len(DATA)  # only the cells never evaluated were paid for
+    assert full.reused_evaluations == first.evaluations

@@ -1,211 +1,42 @@
-"""``agentopt report PATH``: summarise recorded calls or a selection's observations.
-
-PATH is recognised by its content, not its name:
-
-- a records JSONL (``LLMTracker.export_jsonl``) or a JSON array of records;
-- a SQLite record store (``agentopt.tracking.store.SQLiteRecordStore``: table ``records``);
-- a selection observations store (``agentopt.selectors.store``): JSONL lines
-  ``{"fingerprint", "observation"}`` or SQLite table ``observations``.
+"""Summaries and tables of what :mod:`agentopt.report.loading` read.
 
 Records are summarised per model (calls, errors, tokens, cost, latency), then
 per ``combo_id``, ``agent_id`` and ``data_id`` when present; observations per
-combination (n, mean score, failures, $ and seconds per item). An unpriced cost
-is shown as *unpriced*, never as $0. Bad input raises :class:`DataError` (or
-:class:`ConfigError` for a missing path) naming the file and the line or row.
-
-Example::
-
-    agentopt report .agentopt/records.sqlite
+combination (n, mean score, failures, $ and seconds per item); a ranking (a
+results CSV or an exported config) as the ranked table it holds. An unpriced
+cost is shown as *unpriced*, never as $0.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sqlite3
 import statistics
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
 from rich.markup import escape
 from rich.text import Text
 
-from agentopt.exceptions import ConfigError, DataError
 from agentopt.records import CallRecord, Observation
+from agentopt.report.loading import Loaded, load
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 __all__ = [
     "CostSum",
-    "Loaded",
     "cli_main",
-    "load",
     "observation_rows",
     "print_report",
     "record_rows",
 ]
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 #: At most this many groups are listed per grouping (the rest are counted).
 MAX_GROUP_ROWS = 40
-
-
-# --------------------------------------------------------------------------- loading
-@dataclass
-class Loaded:
-    """What a file held: ``kind`` is ``"records"`` or ``"observations"``;
-    ``observations`` pairs each with its selection fingerprint (None if unknown)."""
-
-    path: Path
-    kind: str
-    fmt: str  # "jsonl", "json" or "sqlite"
-    records: list[CallRecord] = field(default_factory=list)
-    observations: list[tuple[str | None, Observation]] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # warnings (a cut-off last line)
-
-
-def load(path: str | Path) -> Loaded:
-    """Read ``path`` as one of the supported kinds (see the module docstring)."""
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"{p}: no such file")
-    if p.is_dir():
-        raise ConfigError(f"{p}: is a directory; give a records or observations file")
-    try:
-        with p.open("rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read: {exc}") from exc
-    if head == _SQLITE_MAGIC:
-        return _load_sqlite(p)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{p}: not a records/observations file (neither UTF-8 JSON lines nor SQLite): {exc}"
-        ) from exc
-    if text.lstrip().startswith("["):
-        return _load_json_array(p, text)
-    return _load_jsonl(p, text)
-
-
-def _kind_of(obj: Any, where: str) -> str:
-    if isinstance(obj, dict):
-        if "observation" in obj and "fingerprint" in obj:
-            return "observations"
-        if "call_id" in obj:
-            return "records"
-        if {"combo", "datapoint", "score"} <= obj.keys():
-            return "observations"
-        keys = ", ".join(sorted(obj)[:8]) or "none"
-        raise DataError(
-            f"{where}: neither a call record (no 'call_id') nor an observation (keys: {keys})"
-        )
-    raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-
-
-def _parse(obj: Any, kind: str, where: str, out: Loaded) -> None:
-    try:
-        if kind == "records":
-            out.records.append(CallRecord.model_validate(obj))
-        elif "observation" in obj:
-            fp = obj.get("fingerprint")
-            out.observations.append(
-                (None if fp is None else str(fp), Observation.model_validate(obj["observation"]))
-            )
-        else:
-            out.observations.append((None, Observation.model_validate(obj)))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"]) or "(root)"
-        noun = "call record" if kind == "records" else "observation"
-        raise DataError(f"{where}: malformed {noun}: {loc}: {first['msg']}") from exc
-
-
-def _load_jsonl(p: Path, text: str) -> Loaded:
-    out = Loaded(path=p, kind="", fmt="jsonl")
-    lines = text.splitlines(keepends=True)
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{p}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if lineno == len(lines) and not line.endswith("\n"):
-                out.skipped.append(f"{where}: last line cut short (a crash mid-write?); skipped")
-                continue
-            raise DataError(f"{where}: not valid JSON: {exc.msg} (column {exc.colno})") from exc
-        kind = _kind_of(obj, where)
-        if out.kind and kind != out.kind:
-            raise DataError(f"{where}: a line of {kind} in a file of {out.kind}")
-        out.kind = kind
-        _parse(obj, kind, where, out)
-    out.kind = out.kind or "records"
-    return out
-
-
-def _load_json_array(p: Path, text: str) -> Loaded:
-    out = Loaded(path=p, kind="", fmt="json")
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{p}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
-    for i, obj in enumerate(items):
-        where = f"{p}: item {i}"
-        kind = _kind_of(obj, where)
-        if out.kind and kind != out.kind:
-            raise DataError(f"{where}: {kind} mixed with {out.kind}")
-        out.kind = kind
-        _parse(obj, kind, where, out)
-    out.kind = out.kind or "records"
-    return out
-
-
-def _load_sqlite(p: Path) -> Loaded:
-    try:
-        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise DataError(f"{p}: cannot open as SQLite: {exc}") from exc
-    try:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if "records" in tables:
-            out = Loaded(path=p, kind="records", fmt="sqlite")
-            for seq, text in conn.execute("SELECT seq, json FROM records ORDER BY seq"):
-                where = f"{p}: records row seq={seq}"
-                _parse(_json_cell(text, where), "records", where, out)
-            return out
-        if "observations" in tables:
-            out = Loaded(path=p, kind="observations", fmt="sqlite")
-            rows = conn.execute(
-                "SELECT rowid, fingerprint, observation FROM observations ORDER BY rowid"
-            )
-            for rowid, fp, text in rows:
-                where = f"{p}: observations row {rowid}"
-                obj = {"fingerprint": fp, "observation": _json_cell(text, where)}
-                _parse(obj, "observations", where, out)
-            return out
-    except sqlite3.Error as exc:
-        raise DataError(f"{p}: cannot read the SQLite file: {exc}") from exc
-    finally:
-        conn.close()
-    found = ", ".join(sorted(tables)) or "none"
-    raise DataError(
-        f"{p}: a SQLite file with neither a 'records' nor an 'observations' table (tables: {found})"
-    )
-
-
-def _json_cell(text: Any, where: str) -> Any:
-    try:
-        return json.loads(text)
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{where}: not valid JSON: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- summaries
@@ -413,6 +244,38 @@ def _print_observations(loaded: Loaded, console: Console) -> None:
         console.print(t)
 
 
+def _print_ranking(loaded: Loaded, console: Console) -> None:
+    from rich.table import Table
+
+    sel = loaded.selection
+    head = f"[bold]{escape(str(loaded.path))}[/bold]: {len(loaded.ranking)} combinations ranked"
+    if sel:
+        head += f" by {escape(str(sel.get('method', '?')))}"
+        if sel.get("evaluations") is not None:
+            head += f", {sel['evaluations']} evaluations"
+        if sel.get("selection_cost_usd") is not None:
+            head += f", cost ${float(sel['selection_cost_usd']):.6f}"
+    console.print(head, highlight=False)
+    t = Table(title="ranking", title_justify="left")
+    for col in ("#", "combination", "score", "evals", "failed", "$ per item", "status"):
+        t.add_column(col, justify="left" if col in ("combination", "status") else "right")
+    for r in loaded.ranking:
+        usd, score, out = r["cost_per_item"], r["score"], r["eliminated_round"]
+        status = "★ best" if r["best"] else (f"out r{int(out)}" if out is not None else "")
+        t.add_row(
+            str(r["rank"]),
+            Text(str(r["combo"])),
+            "—" if score is None else f"{float(score):.4f}",
+            str(r["evaluations"]),
+            str(r["failures"]) if r["failures"] else "",
+            "unpriced" if usd is None else f"${float(usd):.6f}",
+            status,
+        )
+    console.print(t)
+    if sel.get("stop_reason"):
+        console.print(Text(f"stopped: {sel['stop_reason']}"))
+
+
 def print_report(path: str | Path, *, console: Console | None = None) -> Loaded:
     """Load ``path`` and print its summary; returns what was loaded."""
     from rich.console import Console
@@ -423,6 +286,8 @@ def print_report(path: str | Path, *, console: Console | None = None) -> Loaded:
         console.print(f"[yellow]warning:[/yellow] {escape(note)}")
     if loaded.kind == "observations":
         _print_observations(loaded, console)
+    elif loaded.kind == "ranking":
+        _print_ranking(loaded, console)
     else:
         _print_records(loaded, console)
     return loaded
