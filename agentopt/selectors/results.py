@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import html
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agentopt._tables import fit, wrap_name
 from agentopt.exceptions import SelectionError
 from agentopt.records import Observation
 from agentopt.selectors.objective import Objective
@@ -60,26 +60,6 @@ class ArmResult:
     objective: float
     eliminated_round: int | None
     best: bool
-
-
-def _wrap_name(name: str, width: int) -> str:
-    """``name`` on lines of at most ``width``, broken after ``/ - . _ :`` where possible."""
-    lines: list[str] = []
-    line = ""
-    for token in re.split(r"(?<=[/\-._:])", name):
-        while len(token) > width:  # a piece longer than a line: cut it
-            if line:
-                lines.append(line)
-                line = ""
-            lines.append(token[:width])
-            token = token[width:]
-        if len(line) + len(token) > width:
-            lines.append(line)
-            line = ""
-        line += token
-    if line:
-        lines.append(line)
-    return "\n".join(lines)
 
 
 def _nan_to_none(x: float) -> float | None:
@@ -328,6 +308,7 @@ class SelectionResults:
             "epsilon": self.epsilon,
             "seed": self.seed,
             "stop_reason": self.stop_reason,
+            "warnings": list(self.warnings),
             "dataset_size": self.n_datapoints,
             "evaluations": self.evaluations,
             "reused_evaluations": self.reused_evaluations,
@@ -416,27 +397,16 @@ class SelectionResults:
         from rich.text import Text
 
         console = console or Console()
-        width = console.width
-        unbounded = console.options.update_width(10_000)
-
-        def needs(t: Any) -> int:
-            return int(console.measure(t, options=unbounded).maximum)
-
-        table = self._table()
+        names = [lab[n] for lab in self.labels for n in self.nodes]
+        table = fit(console, lambda cap: self._table(wrap=cap), max(map(len, names), default=8))
         legend: list[str] = []
-        if needs(table) > width:
-            names = [lab[n] for lab in self.labels for n in self.nodes]
-            cap = max(map(len, names), default=8)
-            while cap > 8 and needs(self._table(wrap=cap)) > width:
-                cap -= 1
-            if all(_wrap_name(m, cap).count("\n") <= 1 for m in names):
-                table = self._table(wrap=cap)
-            else:
-                codes = self._codes()
-                table = self._table(codes=codes)
-                for node in self.nodes:
-                    pairs = ", ".join(f"{c} = {m}" for m, c in codes[node].items())
-                    legend.append(f"{node}: {pairs}")
+        cap = table.columns[1].max_width if self.nodes else None
+        if cap is not None and any(wrap_name(m, cap).count("\n") > 1 for m in names):
+            codes = self._codes()  # more than two lines a name: abbreviate, with a legend
+            table = self._table(codes=codes)
+            for node in self.nodes:
+                pairs = ", ".join(f"{c} = {m}" for m, c in codes[node].items())
+                legend.append(f"{node}: {pairs}")
         console.print(table)
         for line in legend:
             console.print(Text(line), overflow="fold")
@@ -481,7 +451,7 @@ class SelectionResults:
             if codes is not None:
                 models = [codes[n][m] for n, m in zip(self.nodes, models, strict=True)]
             elif wrap is not None:
-                models = [_wrap_name(m, wrap) for m in models]
+                models = [wrap_name(m, wrap) for m in models]
             row[1 : 1 + k] = models
             table.add_row(*row, style="bold green" if row[-1] == "★ best" else None)
         return table
@@ -509,7 +479,11 @@ class SelectionResults:
             f"best <b>{esc(self.get_best().label)}</b></caption>"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
             f"<tfoot><tr><td colspan='{len(headers)}'>{esc(self._footer())}</td></tr>"
-            "</tfoot></table>"
+            + "".join(
+                f"<tr><td colspan='{len(headers)}'>warning: {esc(w)}</td></tr>"
+                for w in self.warnings
+            )
+            + "</tfoot></table>"
         )
 
     def plot(self, path: str | Path, *, title: str | None = None) -> Path:

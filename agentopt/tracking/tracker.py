@@ -302,10 +302,12 @@ class LLMTracker:
         combo_id: Id = None,
         agent_id: Id = None,
         *,
+        by: str | None = None,
         console: Console | None = None,
     ) -> None:
-        """A rich table: model sequence, tokens, cost and latency per model."""
-        summary.print_summary(self.get_records(data_id, combo_id, agent_id), console=console)
+        """A rich table of calls, tokens, cost and latency per model with a grand total;
+        ``by="data_id"`` (or ``combo_id``, ``agent_id``) adds a table per value."""
+        summary.print_summary(self.get_records(data_id, combo_id, agent_id), by=by, console=console)
 
     def to_dataframe(
         self, data_id: Id = None, combo_id: Id = None, agent_id: Id = None

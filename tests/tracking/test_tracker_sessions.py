@@ -114,7 +114,7 @@ def test_usage_cost_summary_dataframe_and_jsonl(oc: openai.OpenAI, tmp_path: Pat
         sum(r.cost_usd or 0 for r in t.get_records(1))
     )
     console = Console(record=True, width=140)
-    t.print_summary(console=console)
+    t.print_summary(by="data_id", console=console)
     text = console.export_text()
     assert "data_id=1" in text and "data_id=2" in text and "gpt-4o" in text
     df = t.to_dataframe(data_id=2)
