@@ -67,6 +67,9 @@ _LAZY: dict[str, str] = {
     "SimServer": "agentopt.sim",
     "World": "agentopt.sim",
     "load_world": "agentopt.sim",
+    "Daemon": "agentopt.gateway",
+    "DaemonServer": "agentopt.gateway",
+    "GatewayConfig": "agentopt.gateway",
 }
 
 __all__ = [
@@ -80,12 +83,15 @@ __all__ = [
     "ContextualRouter",
     "Cost",
     "CostAwareRouter",
+    "Daemon",
+    "DaemonServer",
     "DataError",
     "EpsilonGreedyRouter",
     "EvaluationError",
     "EvaluationsFailedError",
     "FactoredThompsonRouter",
     "Feedback",
+    "GatewayConfig",
     "LLMTracker",
     "LUCBSelector",
     "ModelSelector",
@@ -144,6 +150,7 @@ if TYPE_CHECKING:  # pragma: no cover
         SelectionError,
         TrackingError,
     )
+    from agentopt.gateway import Daemon, DaemonServer, GatewayConfig
     from agentopt.pricing import PriceBook
     from agentopt.records import (
         CallRecord,

@@ -41,6 +41,7 @@ class ThreadedServer:
         uvloop: bool = False,
         on_stop: Callable[[], None] | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        graceful_seconds: float = 2.0,
     ) -> None:
         self.app = app
         self.host = host
@@ -53,6 +54,7 @@ class ThreadedServer:
         self.uvloop = uvloop
         self.on_stop = on_stop  # run in the server's loop when stop() begins
         self.on_close = on_close  # awaited in the server's loop after serving ends
+        self.graceful_seconds = graceful_seconds  # how long stop() lets requests finish
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Any = None
@@ -101,7 +103,7 @@ class ThreadedServer:
             log_config=None,  # never reconfigure the host program's logging
             log_level=self.log_level,
             access_log=False,
-            timeout_graceful_shutdown=2,
+            timeout_graceful_shutdown=max(1, round(self.graceful_seconds)),
             timeout_keep_alive=30,
         )
         self._server = uvicorn.Server(config)

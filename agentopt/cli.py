@@ -55,9 +55,26 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=None)
     sim.add_argument("--time-scale", type=float, default=1.0, help="multiplies every delay")
 
-    serve = sub.add_parser("serve", help="run the tracking/routing gateway")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8765)
+    serve = sub.add_parser("serve", help="run the tracking/routing gateway daemon")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
+    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    serve.add_argument("--config", default=None, help="a gateway YAML file")
+    serve.add_argument(
+        "--store", default="agentopt-gateway.sqlite", help="SQLite record store (WAL)"
+    )
+    serve.add_argument("--cache-dir", default=None, help="cache identical requests here")
+    serve.add_argument(
+        "--api-key", default=None, help="require this key (default: $AGENTOPT_API_KEY)"
+    )
+    serve.add_argument("--openai-base-url", default=None, help="where 'openai/…' calls go")
+    serve.add_argument("--anthropic-base-url", default=None, help="where 'anthropic/…' calls go")
+    serve.add_argument("--retention-days", type=float, default=None)
+    serve.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=30.0,
+        help="on SIGTERM/SIGINT, how long calls in flight may finish",
+    )
 
     bench = sub.add_parser("bench", help="offline benchmarks on recorded tables")
     bsub = bench.add_subparsers(dest="bench_command", metavar="WHAT", parser_class=_Parser)

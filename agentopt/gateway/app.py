@@ -15,14 +15,22 @@ tracker or, later, the ``agentopt serve`` daemon.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import httpx
 
+from agentopt.gateway.asgi import (
+    HOP_HEADERS,
+    Receive,
+    Scope,
+    Send,
+    error,
+    read_body,
+    respond,
+)
 from agentopt.gateway.upstreams import Upstreams
 
 if TYPE_CHECKING:
@@ -33,30 +41,10 @@ __all__ = ["GatewayApp", "Resolver"]
 
 log = logging.getLogger("agentopt.gateway")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 Resolver = Callable[[str], "tuple[Pipeline, SessionInfo | None] | None"]
 
 _ROUTE = re.compile(r"^/s/([^/]+)/([^/]+)(/.*)?$")
-# Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus the
-# ones httpx recomputes.
-_HOP = frozenset(
-    {
-        "host",
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-    }
-)
+_HOP = HOP_HEADERS
 
 
 class GatewayApp:
@@ -194,31 +182,12 @@ class GatewayApp:
 
 
 async def _read_body(receive: Receive) -> bytes:
-    parts = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        parts.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(parts)
+    return await read_body(receive)
 
 
 async def _respond(send: Send, status: int, body: bytes, content_type: str) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await respond(send, status, body, content_type)
 
 
 async def _error(send: Send, status: int, message: str, *, kind: str = "gateway_error") -> None:
-    body = json.dumps({"error": {"message": message, "type": kind}}).encode()
-    await _respond(send, status, body, "application/json")
+    await error(send, status, message, kind=kind)

@@ -55,7 +55,15 @@ if TYPE_CHECKING:
     from agentopt.tracking.cache import CachedResponse, ResponseCache
     from agentopt.tracking.translate import Translator
 
-__all__ = ["AsyncSend", "Pipeline", "Plan", "Send", "bypass_capture", "capture_bypassed"]
+__all__ = [
+    "CALL_ID_EXTENSION",
+    "AsyncSend",
+    "Pipeline",
+    "Plan",
+    "Send",
+    "bypass_capture",
+    "capture_bypassed",
+]
 
 log = logging.getLogger("agentopt.tracking")
 
@@ -63,6 +71,10 @@ Send = Callable[[Any], Any]  # httpx.Request -> httpx.Response (unread)
 AsyncSend = Callable[[Any], Awaitable[Any]]
 
 _bypass: ContextVar[bool] = ContextVar("agentopt_bypass_capture", default=False)
+
+#: A request extension a front-end may set to choose the record's ``call_id``
+#: (the gateway daemon answers with it as ``x-agentopt-request-id``).
+CALL_ID_EXTENSION = "agentopt.call_id"
 
 
 def capture_bypassed() -> bool:
@@ -231,9 +243,11 @@ class Pipeline:
         target: ProviderSpec | None = None
         target_model: str | None = None
         choice = self.routes.route(session, requested, body, spec.name)
-        if choice and choice != requested:
+        if choice:
             target, name = self.resolve_target(choice, spec)
-            if target is None:
+            if target is None and name == requested:
+                pass  # the caller's own model
+            elif target is None:
                 if isinstance(body, dict) or wire == "gemini":
                     url, body = with_model(wire, url, body if isinstance(body, dict) else {}, name)
                     request = _rebuilt(request, url, body, lib)
@@ -263,6 +277,7 @@ class Pipeline:
             model=model,
             stream=stream,
             session=session,
+            call_id=request.extensions.get(CALL_ID_EXTENSION),
         )
         return Plan(request, body, ex, key, target, target_model)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -127,7 +127,13 @@ def _json_body(result: Any) -> bytes:
 
 
 class Translator:
-    """Forward a routed call to another provider through litellm."""
+    """Forward a routed call to another provider through litellm.
+
+    ``api_key_for(spec)`` supplies the target provider's key (default: the
+    ``<NAME>_API_KEY`` environment variable)."""
+
+    def __init__(self, api_key_for: Callable[[ProviderSpec], str | None] | None = None) -> None:
+        self._api_key_for = api_key_for or _api_key
 
     def _kwargs(self, plan: Plan) -> tuple[str, dict[str, Any]]:
         assert plan.target is not None and plan.target_model is not None
@@ -136,7 +142,7 @@ class Translator:
         kw = {k: v for k, v in body.items() if k not in _DROP}
         if api_base is not None:
             kw["api_base"] = api_base
-        key = _api_key(plan.target)
+        key = self._api_key_for(plan.target)
         if key is not None:
             kw["api_key"] = key
         if plan.exchange.stream:
@@ -227,6 +233,7 @@ class Translator:
 
 
 def _adapter() -> Any:
+    _litellm()  # the environment it needs before its first import
     from litellm.llms.anthropic.pass_through.adapters.transformation import (
         LiteLLMAnthropicMessagesAdapter,
     )
@@ -235,6 +242,7 @@ def _adapter() -> Any:
 
 
 def _anthropic_stream(result: Any, plan: Plan, mapping: dict[str, str] | None) -> Any:
+    _litellm()
     from litellm.llms.anthropic.pass_through.adapters.streaming_iterator import (
         AnthropicStreamWrapper,
     )

@@ -1,0 +1,135 @@
+"""The daemon's configuration: a YAML file validated with pydantic.
+
+Every key is optional; ``GatewayConfig()`` (no file at all) serves the
+official OpenAI and Anthropic APIs with keys from the environment::
+
+    # gateway.yaml
+    providers:
+      vllm: {base_url: http://127.0.0.1:8000/v1, wire: openai}   # any OpenAI-compatible server
+    aliases:
+      smart: {targets: [openai/gpt-4o, anthropic/claude-sonnet-4-6], router: thompson}
+      safe: {targets: [openai/gpt-4o-mini, anthropic/claude-haiku-4-5], router: fallback}
+    keys: engine          # engine | caller | caller-first
+    redact: false
+    retention_days: 30
+
+A bad file is a :class:`~agentopt.exceptions.ConfigError` naming the file,
+the key and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agentopt.exceptions import ConfigError
+
+__all__ = [
+    "AliasConfig",
+    "GatewayConfig",
+    "KeyPolicy",
+    "ProviderConfig",
+    "load_config",
+]
+
+KeyPolicy = Literal["engine", "caller", "caller-first"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderConfig(_Strict):
+    """An upstream the daemon may forward to, addressed as ``<name>/<model>``."""
+
+    base_url: str
+    wire: Literal["openai", "anthropic"] = "openai"
+    #: The environment variable holding its key (default ``<NAME>_API_KEY``).
+    api_key_env: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return v.rstrip("/")
+
+
+class AliasConfig(_Strict):
+    """A model name that stands for several targets, chosen by a router."""
+
+    targets: list[str] = Field(min_length=1)
+    #: Any registered router name (``thompson``, ``ucb``…), or ``fallback``:
+    #: the targets in order, the next one tried when one fails.
+    router: str = "fallback"
+    #: Extra constructor arguments of the router (``seed``, ``budget_usd``…).
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("targets")
+    @classmethod
+    def _qualified(cls, v: list[str]) -> list[str]:
+        for t in v:
+            if not isinstance(t, str) or "/" not in t.strip("/"):
+                raise ValueError(f"each target must be 'provider/model', got {t!r}")
+        return v
+
+
+class GatewayConfig(_Strict):
+    """Everything ``agentopt serve`` can be told in its YAML file."""
+
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    aliases: dict[str, AliasConfig] = Field(default_factory=dict)
+    keys: KeyPolicy = "engine"
+    #: A YAML/JSON file ``{PROVIDER_API_KEY: value}``; refused unless its mode is 0600.
+    secrets_file: str | None = None
+    redact: bool = False
+    retention_days: float | None = Field(default=None, gt=0)
+    #: Requests with a larger body get 413.
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    #: Where router state is saved and restored (default: next to the store).
+    state_dir: str | None = None
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def load_config(path: str | Path | None) -> GatewayConfig:
+    """The configuration in ``path`` (YAML or JSON); defaults when ``path`` is None."""
+    if path is None:
+        return GatewayConfig()
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the gateway config: {exc.strerror or exc}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: expected a mapping of settings at the top level, got {raw!r}")
+    try:
+        return GatewayConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"key {_where(e['loc'])!r}: {_expected(e)}" for e in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"{p}: invalid gateway config: {problems}") from None
+
+
+def _expected(error: Any) -> str:
+    kind, msg = error.get("type", ""), error.get("msg", "")
+    if kind == "extra_forbidden":
+        return "unknown key (allowed keys: see `agentopt serve --help` and the README)"
+    if kind == "missing":
+        return "required key is missing"
+    return f"expected {msg[0].lower() + msg[1:]}" if msg else "invalid value"

@@ -1,0 +1,200 @@
+"""The control plane, under ``/agentopt/v1`` (a Starlette app; not the hot path).
+
+======================================  ==========================================
+``POST /agentopt/v1/sessions``          open: ``{data_id, combo_id, agent_id, alias}``
+                                        → ``{session_id, token, ...}``
+``DELETE /agentopt/v1/sessions/{tok}``  close (the token stops working)
+``GET /agentopt/v1/records``            ``?data_id=&combo_id=&agent_id=&session_id=``
+``GET /agentopt/v1/records/count``      ``{"count": n}``
+``DELETE /agentopt/v1/records``         forget every record
+``POST /agentopt/v1/flush``             write pending records and cache entries
+``POST /agentopt/v1/feedback``          ``{request_id | data_id, score[, combo_id]}``
+                                        (also ``POST /v1/feedback``)
+``POST /agentopt/v1/cache/flush``       write pending cache entries
+``POST /agentopt/v1/cache/clear``       drop every cached response
+``POST /agentopt/v1/providers``         ``{name, base_url, wire, path_patterns}``
+``POST /agentopt/v1/upstreams``         ``{base_url}`` → ``{key, path}`` for ``/s/`` URLs
+``GET /agentopt/v1/routers``            each alias router's statistics
+``GET /agentopt/v1/usage``              usage totals (when the store computes them)
+``GET /agentopt/v1/health``             also ``GET /internal/health``
+======================================  ==========================================
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from agentopt.exceptions import ConfigError
+from agentopt.gateway.resolve import GatewayError
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from agentopt.gateway.daemon import Daemon
+    from agentopt.gateway.service import DaemonApp
+
+__all__ = ["control_app"]
+
+_ID_KEYS = ("data_id", "combo_id", "agent_id", "session_id")
+
+
+def control_app(daemon: Daemon, app: DaemonApp) -> Any:
+    """The Starlette app of the control plane for ``daemon``."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    P = "/agentopt/v1"
+
+    def fail(status: int, message: str) -> Response:
+        return JSONResponse(
+            {"error": {"message": message, "type": "invalid_request_error"}}, status
+        )
+
+    async def body_of(request: Request) -> dict[str, Any]:
+        try:
+            data = await request.json()
+        except ValueError:
+            raise GatewayError(400, "the body must be a JSON object") from None
+        if not isinstance(data, dict):
+            raise GatewayError(400, "the body must be a JSON object")
+        return data
+
+    def guarded(fn: Any) -> Any:
+        async def endpoint(request: Request) -> Response:
+            try:
+                out = await fn(request)
+            except GatewayError as exc:
+                return fail(exc.status, str(exc))
+            except ConfigError as exc:
+                return fail(400, daemon.scrub(str(exc)))
+            if isinstance(out, tuple):
+                return JSONResponse(out[0], out[1])
+            return JSONResponse(out)
+
+        return endpoint
+
+    async def health(request: Request) -> Any:
+        return daemon.health()
+
+    async def open_session(request: Request) -> Any:
+        data = await body_of(request)
+        alias = data.get("alias") or data.get("router")
+        if alias is not None and alias not in daemon.aliases:
+            raise GatewayError(
+                400,
+                f"no alias {alias!r}; configured: {', '.join(sorted(daemon.aliases)) or 'none'}",
+            )
+        s = daemon.sessions.open(
+            data_id=data.get("data_id"),
+            combo_id=data.get("combo_id"),
+            agent_id=data.get("agent_id"),
+            alias=alias,
+            session_id=data.get("session_id"),
+        )
+        return s.public(), 201
+
+    async def close_session(request: Request) -> Any:
+        s = daemon.sessions.close(request.path_params["token"])
+        if s is None:
+            raise GatewayError(404, "no such open session")
+        return {"closed": s.session_id}
+
+    async def records(request: Request) -> Any:
+        filters = {k: request.query_params.get(k) for k in _ID_KEYS}
+        recs = daemon.store.query(**{k: v for k, v in filters.items() if v is not None})
+        return {"records": [r.model_dump(mode="json") for r in recs]}
+
+    async def count(request: Request) -> Any:
+        return {"count": len(daemon.store)}
+
+    async def clear_records(request: Request) -> Any:
+        daemon.store.clear()
+        return {"cleared": True}
+
+    async def flush(request: Request) -> Any:
+        daemon.store.flush()
+        if daemon.cache is not None:
+            daemon.cache.flush()
+        return {"flushed": True}
+
+    async def feedback(request: Request) -> Any:
+        data = await body_of(request)
+        score = data.get("score")
+        if (
+            isinstance(score, bool)
+            or not isinstance(score, int | float)
+            or not math.isfinite(score)
+        ):
+            raise GatewayError(400, f"feedback: 'score' must be a number in [0, 1], got {score!r}")
+        if not 0.0 <= float(score) <= 1.0:
+            raise GatewayError(400, f"feedback: 'score' must be in [0, 1], got {score!r}")
+        rid, did = data.get("request_id"), data.get("data_id")
+        combo = data.get("combo_id")
+        return daemon.feedback(
+            float(score),
+            request_id=None if rid is None else str(rid),
+            data_id=None if did is None else str(did),
+            combo_id=None if combo is None else str(combo),
+        )
+
+    async def cache_flush(request: Request) -> Any:
+        if daemon.cache is not None:
+            daemon.cache.flush()
+        return {"cache": daemon.cache is not None}
+
+    async def cache_clear(request: Request) -> Any:
+        if daemon.cache is not None:
+            daemon.cache.clear()
+        return {"cache": daemon.cache is not None}
+
+    async def providers(request: Request) -> Any:
+        data = await body_of(request)
+        name, base = data.get("name"), data.get("base_url")
+        if not isinstance(name, str) or not isinstance(base, str):
+            raise GatewayError(400, "providers: 'name' and 'base_url' (strings) are required")
+        wire = data.get("wire", "openai")
+        patterns = data.get("path_patterns") or None
+        spec = daemon.register_provider(name, base, wire, patterns)
+        daemon.upstreams.register(base)
+        return {"name": spec.name, "wire": spec.wire, "base_url": spec.base_url}, 201
+
+    async def upstreams(request: Request) -> Any:
+        data = await body_of(request)
+        base = data.get("base_url")
+        if not isinstance(base, str):
+            raise GatewayError(400, "upstreams: 'base_url' (a string) is required")
+        key, path = daemon.upstreams.register(base)
+        return {"key": key, "path": path}, 201
+
+    async def routers(request: Request) -> Any:
+        return {name: a.router.stats() for name, a in daemon.aliases.items()}
+
+    async def usage(request: Request) -> Any:
+        stats = getattr(daemon.store, "usage_stats", None)
+        if stats is None:
+            raise GatewayError(501, "usage totals need a store that computes them (issue 10)")
+        filters = {k: v for k, v in request.query_params.items()}
+        return stats(**filters)
+
+    routes = [
+        Route("/internal/health", guarded(health), methods=["GET"]),
+        Route(f"{P}/health", guarded(health), methods=["GET"]),
+        Route(f"{P}/sessions", guarded(open_session), methods=["POST"]),
+        Route(f"{P}/sessions/{{token}}", guarded(close_session), methods=["DELETE"]),
+        Route(f"{P}/records", guarded(records), methods=["GET"]),
+        Route(f"{P}/records", guarded(clear_records), methods=["DELETE"]),
+        Route(f"{P}/records/count", guarded(count), methods=["GET"]),
+        Route(f"{P}/flush", guarded(flush), methods=["POST"]),
+        Route(f"{P}/feedback", guarded(feedback), methods=["POST"]),
+        Route("/v1/feedback", guarded(feedback), methods=["POST"]),
+        Route(f"{P}/cache/flush", guarded(cache_flush), methods=["POST"]),
+        Route(f"{P}/cache/clear", guarded(cache_clear), methods=["POST"]),
+        Route(f"{P}/providers", guarded(providers), methods=["POST"]),
+        Route(f"{P}/upstreams", guarded(upstreams), methods=["POST"]),
+        Route(f"{P}/routers", guarded(routers), methods=["GET"]),
+        Route(f"{P}/usage", guarded(usage), methods=["GET"]),
+    ]
+    return Starlette(routes=routes)

@@ -1,0 +1,314 @@
+"""The ``agentopt serve`` engine: one pipeline, its store, cache, aliases and sessions.
+
+:class:`Daemon` assembles the parts every front-end shares (the
+:class:`~agentopt.tracking.pipeline.Pipeline`, the recorder, the record store,
+the cache) with what only the daemon has: configured providers, aliases with
+their routers (state saved and restored across restarts), control-plane
+sessions and the engine's keys. :class:`~agentopt.gateway.server.DaemonApp`
+serves it over HTTP; :func:`~agentopt.gateway.cli.cli_main` runs it.
+
+    daemon = Daemon(GatewayConfig(), store="records.sqlite",
+                    openai_base_url="http://127.0.0.1:9000/v1")
+    with DaemonServer(daemon) as server:
+        print(server.url)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agentopt.gateway.config import GatewayConfig
+from agentopt.gateway.keys import KeyRing, scrub_secrets
+from agentopt.gateway.resolve import Alias, GatewayError, Target, resolve_name
+from agentopt.gateway.sessions import CallSession, DaemonSession, SessionTable
+from agentopt.gateway.upstreams import Upstreams
+from agentopt.pricing import PriceBook
+from agentopt.records import CallRecord
+from agentopt.routers.context import Feedback
+from agentopt.tracking import summary
+from agentopt.tracking.pipeline import Pipeline
+from agentopt.tracking.providers import OFFICIAL_BASE_URLS, ProviderRegistry, default_registry
+from agentopt.tracking.recorder import Recorder
+from agentopt.tracking.routing import RouteState
+from agentopt.tracking.session import SessionInfo
+from agentopt.tracking.store import RecordStore, get_store
+from agentopt.tracking.translate import Translator
+
+if TYPE_CHECKING:
+    from agentopt.tracking.cache import ResponseCache
+
+__all__ = ["Daemon", "PinnedRoutes"]
+
+log = logging.getLogger("agentopt.gateway")
+
+# Paths each wire's endpoints live under, relative to a provider's base URL.
+_OPENAI_PATTERNS = (r"/chat/completions/?$", r"/responses/?$", r"/embeddings/?$")
+_ANTHROPIC_PATTERNS = (r"/v1/messages/?$",)
+_ROUTED_LIMIT = 100_000  # request ids remembered for feedback
+
+
+class PinnedRoutes(RouteState):
+    """The daemon's route stage: the target was chosen before the pipeline
+    (alias router, model name, or a remote tracker's own router) and travels
+    on the call's session as ``pinned``."""
+
+    def route(
+        self,
+        session: SessionInfo | None,
+        requested_model: str | None,
+        body: Any,
+        provider: str | None,
+    ) -> str | None:
+        return getattr(session, "pinned", None)
+
+
+class Daemon:
+    """Everything ``agentopt serve`` runs; see the module docstring."""
+
+    def __init__(
+        self,
+        config: GatewayConfig | None = None,
+        *,
+        store: str | Path | RecordStore | None = None,
+        cache_dir: str | Path | None = None,
+        api_key: str | None = None,
+        openai_base_url: str | None = None,
+        anthropic_base_url: str | None = None,
+        state_dir: str | Path | None = None,
+        price_book: PriceBook | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self.config = config = config or GatewayConfig()
+        self.api_key = api_key or None
+        self.keys = KeyRing(config, environ=environ, daemon_key=self.api_key)
+        self.registry = self._registry(openai_base_url, anthropic_base_url)
+        self.store = get_store(store)
+        self.recorder = Recorder(self.store, redact=config.redact, price_book=price_book)
+        self.routes = PinnedRoutes(self.store)
+        self.cache: ResponseCache | None = None
+        if cache_dir is not None:
+            from agentopt.tracking.cache import ResponseCache
+
+            self.cache = ResponseCache(Path(cache_dir))
+        self.pipeline = Pipeline(
+            self.registry,
+            self.recorder,
+            self.routes,
+            self.cache,
+            translator=Translator(api_key_for=self.keys.engine_key),
+        )
+        self.state_dir = self._state_dir(state_dir, store)
+        self.aliases = {
+            name: Alias(name, a, self.registry, self._alias_path(name))
+            for name, a in config.aliases.items()
+        }
+        self.sessions = SessionTable()
+        self.upstreams = Upstreams()
+        self.started_at = time.time()
+        # the record of each non-streamed call the data plane waits for, by call id
+        self._waiting: dict[str, CallRecord | None] = {}
+        # request id → (alias, target choice, data_id): what feedback credits
+        self._routed: OrderedDict[str, tuple[str, str, str | None]] = OrderedDict()
+        self._routed_by_data: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self.records_at_close: int | None = None
+        self.recorder.add_listener(self._on_record)
+
+    # -- assembly ---------------------------------------------------------------
+
+    def _registry(self, openai_url: str | None, anthropic_url: str | None) -> ProviderRegistry:
+        reg = default_registry()
+        reg.register(
+            "anthropic",
+            anthropic_url or OFFICIAL_BASE_URLS["anthropic"],
+            _ANTHROPIC_PATTERNS,
+            wire="anthropic",
+        )
+        reg.register(
+            "openai", openai_url or OFFICIAL_BASE_URLS["openai"], _OPENAI_PATTERNS, wire="openai"
+        )
+        for name, p in self.config.providers.items():
+            self.register_provider(name, p.base_url, p.wire, registry=reg)
+        return reg
+
+    def register_provider(
+        self,
+        name: str,
+        base_url: str,
+        wire: str,
+        patterns: tuple[str, ...] | list[str] | None = None,
+        *,
+        registry: ProviderRegistry | None = None,
+    ) -> Any:
+        """Add (or replace) a provider the daemon may forward to."""
+        reg = registry or self.registry
+        if patterns is None:
+            patterns = _OPENAI_PATTERNS if wire == "openai" else _ANTHROPIC_PATTERNS
+        return reg.register(name, base_url, tuple(patterns), wire=wire)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _state_dir(
+        state_dir: str | Path | None, store: str | Path | RecordStore | None
+    ) -> Path | None:
+        if state_dir is not None:
+            return Path(state_dir)
+        if isinstance(store, str | Path) and str(store) not in ("", ":memory:", "memory"):
+            text = str(store).removeprefix("sqlite:///")
+            return Path(text + ".state")
+        return None
+
+    def _alias_path(self, name: str) -> Path | None:
+        if self.state_dir is None:
+            return None
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        return self.state_dir / "routers" / f"{safe}.json"
+
+    # -- resolving a call ---------------------------------------------------------
+
+    def targets(
+        self, model: str, wire: str, body: Any, ids: dict[str, str | None], alias: str | None
+    ) -> tuple[Alias | None, list[Target]]:
+        """The alias (if any) and the targets to try for ``model`` in ``wire`` format.
+        ``alias`` is the session's alias, which routes every call of the session."""
+        a = self.aliases.get(alias or model)
+        if a is None and alias:
+            raise GatewayError(400, f"session alias {alias!r} is not configured")
+        if a is not None:
+            return a, a.choose(body, ids)
+        return None, [resolve_name(model, wire, self.registry)]
+
+    def call_session(
+        self,
+        base: DaemonSession | None,
+        ids: dict[str, str | None],
+        call_id: str,
+        alias: Alias | None,
+        pinned: str | None,
+    ) -> CallSession:
+        if base is not None:
+            merged = base.ids()
+            for k, v in ids.items():
+                if v is not None:
+                    merged[k] = v
+        else:
+            merged = ids
+        return CallSession(
+            session_id=merged.get("session_id") or call_id,
+            data_id=merged.get("data_id"),
+            combo_id=merged.get("combo_id"),
+            agent_id=merged.get("agent_id"),
+            router=alias.router if alias is not None else None,
+            pinned=pinned,
+        )
+
+    def remember_route(self, call_id: str, alias: Alias, choice: str, data_id: str | None) -> None:
+        with self._lock:
+            self._routed[call_id] = (alias.name, choice, data_id)
+            while len(self._routed) > _ROUTED_LIMIT:
+                self._routed.popitem(last=False)
+            if data_id is not None:
+                self._routed_by_data.setdefault(data_id, set()).add(alias.name)
+                if len(self._routed_by_data) > _ROUTED_LIMIT:
+                    self._routed_by_data.pop(next(iter(self._routed_by_data)))
+
+    # -- records the data plane waits for ------------------------------------------
+
+    def wait_for(self, call_id: str) -> None:
+        self._waiting[call_id] = None
+
+    def take_record(self, call_id: str) -> CallRecord | None:
+        return self._waiting.pop(call_id, None)
+
+    def _on_record(self, rec: CallRecord) -> None:
+        if rec.call_id in self._waiting:
+            self._waiting[rec.call_id] = rec
+
+    # -- feedback -------------------------------------------------------------------
+
+    def feedback(
+        self,
+        score: float,
+        *,
+        request_id: str | None = None,
+        data_id: str | None = None,
+        combo_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Credit ``score`` to the router(s) that routed a request or a datapoint."""
+        if request_id is not None:
+            found = self._routed.get(request_id)
+            if found is None:
+                raise GatewayError(
+                    404, f"feedback: no routed request {request_id!r} (only alias calls are)"
+                )
+            alias_name, choice, _data = found
+            alias = self.aliases[alias_name]
+            fb = Feedback(reward=score, models=(choice,), data_id=None)
+            alias.router.update(fb)
+            return {"credited": [alias_name], "models": [choice]}
+        if data_id is None:
+            raise GatewayError(400, "feedback: give request_id or data_id")
+        names = sorted(self._routed_by_data.get(data_id, ()))
+        if not names:
+            raise GatewayError(404, f"feedback: no alias call was made for data_id {data_id!r}")
+        recs = self.store.query(data_id=data_id, combo_id=combo_id)
+        for name in names:
+            alias = self.aliases[name]
+            own = [r for r in recs if r.requested_model == name] or recs
+            fb = Feedback(
+                reward=score,
+                models=tuple(r.model or r.requested_model or "?" for r in own),
+                cost_usd=summary.total_cost(own),
+                latency_seconds=sum(r.latency_seconds for r in own),
+                data_id=data_id,
+            )
+            alias.router.update(fb)
+        with self._lock:
+            self._routed_by_data.pop(data_id, None)
+        return {"credited": names}
+
+    def scrub(self, text: str) -> str:
+        """``text`` without any key the engine holds (for messages and logs)."""
+        return scrub_secrets(text, self.keys.secrets())
+
+    # -- state and lifecycle ---------------------------------------------------------
+
+    def save_state(self) -> None:
+        """Save every alias router's state (when a state directory is set)."""
+        for a in self.aliases.values():
+            try:
+                a.save()
+            except OSError as exc:
+                log.error("agentopt gateway: cannot save router state of %r: %s", a.name, exc)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "uptime_seconds": round(time.time() - self.started_at, 3),
+            "providers": sorted(self.registry.names()),
+            "aliases": sorted(self.aliases),
+            "sessions": len(self.sessions),
+            "in_flight": len(self.pipeline._open),
+            "store": repr(self.store),
+        }
+
+    def close(self) -> None:
+        """Record calls still open, save router state, flush and close the store."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self.pipeline.finish_open()
+        self.save_state()
+        try:
+            self.store.flush()
+            self.records_at_close = len(self.store)
+        finally:
+            self.store.close()
+            if self.cache is not None:
+                self.cache.close()
