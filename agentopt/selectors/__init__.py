@@ -26,6 +26,9 @@ _LAZY: dict[str, str] = {
     "SelectionResults": "agentopt.selectors.results",
     "ArmResult": "agentopt.selectors.results",
     "LiveEvaluator": "agentopt.selectors.evaluator",
+    "Executor": "agentopt.selectors.executor",
+    "LocalExecutor": "agentopt.selectors.executor",
+    "RayExecutor": "agentopt.selectors.ray_executor",
     "get_store": "agentopt.selectors.store",
     # the core
     "Objective": "agentopt.selectors.objective",
@@ -59,13 +62,16 @@ __all__ = [
     "DataExhausted",
     "EpsilonReached",
     "Evaluator",
+    "Executor",
     "LUCBSelector",
     "LiveEvaluator",
+    "LocalExecutor",
     "MaxEvaluations",
     "ModelSelector",
     "Objective",
     "Problem",
     "RandomSearchSelector",
+    "RayExecutor",
     "ReplayEvaluator",
     "SelectionResults",
     "SelectionState",
@@ -89,8 +95,10 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 if TYPE_CHECKING:  # pragma: no cover
     from agentopt.selectors.base import Evaluator, Problem, Strategy
     from agentopt.selectors.evaluator import LiveEvaluator
+    from agentopt.selectors.executor import Executor, LocalExecutor
     from agentopt.selectors.loop import run_selection
     from agentopt.selectors.objective import Objective
+    from agentopt.selectors.ray_executor import RayExecutor
     from agentopt.selectors.registry import available, get_strategy, register
     from agentopt.selectors.replay import ReplayEvaluator, run_replay
     from agentopt.selectors.results import ArmResult, SelectionResults

@@ -261,6 +261,13 @@ class LiveEvaluator:
     # ----------------------------------------------------------------- one
     async def evaluate_one(self, arm: int, dp: int) -> Observation:
         """Run, price and score one (arm, datapoint); never raises an ``Exception``."""
+        obs, _ = await self.run_one(arm, dp)
+        self._feedback(str(dp), self.combo_ids[arm], obs.score)
+        return obs
+
+    async def run_one(self, arm: int, dp: int) -> tuple[Observation, list[CallRecord]]:
+        """:meth:`evaluate_one` without the router feedback, with the evaluation's call
+        records (what a remote executor sends back to the driver)."""
         if self.agent_is_async is None:
             self.agent_is_async = self._detect_async(arm)
         data_id, combo_id = str(dp), self.combo_ids[arm]
@@ -308,8 +315,7 @@ class LiveEvaluator:
             output_tokens=outcome.output_tokens,
             error=error,
         )
-        self._feedback(data_id, combo_id, obs.score)
-        return obs
+        return obs, records
 
     def _detect_async(self, arm: int) -> bool:
         probe = self.factory(self.combos[arm])

@@ -52,6 +52,7 @@ from agentopt.selectors.fingerprint import (
     combo_key,
     datapoint_keys,
 )
+from agentopt.selectors.executor import Executor, get_executor
 from agentopt.selectors.guard import BudgetGuard, GuardStop
 from agentopt.selectors.inputs import (
     check_dataset,
@@ -139,6 +140,10 @@ class ModelSelector:
       the code hash in the agent's / eval_fn's fingerprint (see
       :mod:`agentopt.selectors.fingerprint`): change it when behaviour changes in
       ways the code hash cannot see (a helper function, a prompt file).
+    - ``executor``: where evaluations run: ``"local"`` (default: threads/asyncio in
+      this process), ``"ray"`` (each evaluation a Ray task on the connected
+      cluster, see :class:`~agentopt.selectors.ray_executor.RayExecutor`), or an
+      executor object. The strategy, budget, store and tracker stay here.
     """
 
     default_method: ClassVar[str] = "auto"
@@ -163,6 +168,7 @@ class ModelSelector:
         store: str | Path | ObservationStore | None = None,
         agent_version: str | None = None,
         eval_fn_version: str | None = None,
+        executor: str | Executor | None = None,
     ) -> None:
         fixed = type(self).default_method
         if method is None:
@@ -189,6 +195,7 @@ class ModelSelector:
         self.store = store
         self.agent_version = agent_version
         self.eval_fn_version = eval_fn_version
+        self.executor = executor
         self._validate()
         self.last_state: SelectionState | None = None
         self._memory = MemoryStore()  # observations kept between runs when store is None
@@ -239,6 +246,7 @@ class ModelSelector:
         else:
             self._price_book = PriceBook(self.model_prices)
         self._agent_is_async = probe_agent(self.agent, self.combos[0], self.combo_ids[0])
+        self._executor = get_executor(self.executor)
 
     # ----------------------------------------------------------------- running
     @property
@@ -406,7 +414,7 @@ class ModelSelector:
         try:
             if tracker is None:
                 tracker = self._make_tracker()
-            live = LiveEvaluator(
+            live = self._executor.evaluator(
                 factory=self.agent,
                 combos=self.combos,
                 labels=self.labels,
