@@ -105,9 +105,10 @@ def main() -> int:
     args = ap.parse_args()
     print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}")
     print(f"{N_ARMS} arms × {N_DATA} datapoints, agent latency {LATENCY_S * 1000:.0f} ms per call")
-    with SimServer(world(), time_scale=1.0, seed=0) as sim, SimServer(
-        world(), time_scale=0.0, seed=0
-    ) as instant:
+    with (
+        SimServer(world(), time_scale=1.0, seed=0) as sim,
+        SimServer(world(), time_scale=0.0, seed=0) as instant,
+    ):
         for w in (int(x) for x in args.workers.split(",")):
             n = args.per_worker * w
             ray.init(num_cpus=w, include_dashboard=False, log_to_driver=False)

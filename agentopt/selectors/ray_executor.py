@@ -188,7 +188,15 @@ class RayEvaluator(LiveEvaluator):
         return obs
 
     def _task_failure(self, arm: int, dp: int, exc: BaseException) -> Observation:
+        cause = getattr(exc, "cause", None)  # RayTaskError: what the task itself raised
+        if isinstance(cause, BaseException):
+            exc = cause
         first = (str(exc).strip().splitlines() or [""])[0][:300]
+        if "No module named" in first:
+            first += (
+                " (the workers import the agent and eval_fn: define them in __main__, "
+                "or ship their module with Ray's runtime_env)"
+            )
         return Observation(
             combo=self.labels[arm],
             datapoint=dp,

@@ -265,3 +265,26 @@ def _lines(path: Path) -> int:
         except ValueError:
             continue
     return n
+
+
+def test_agent_the_workers_cannot_import_fails_each_evaluation_with_the_reason(
+    cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "driver_only_agent.py").write_text(
+        "class Agent:\n"
+        "    def __init__(self, combo):\n"
+        "        pass\n"
+        "    def run(self, question):\n"
+        "        return 'Answer: 1'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))  # the driver can import it, workers cannot
+    import driver_only_agent
+
+    with LLMTracker(cache=False, cache_dir=None) as tracker:
+        sel = _select(driver_only_agent.Agent, "ray", tracker, dataset=DATA[:2])
+        sel.select_best(progress=False)
+        cells = _cells(sel)
+    assert len(cells) == len(MODELS) * 2
+    for obs in cells.values():
+        assert obs.error is not None and obs.error.startswith("ray task failed")
+        assert "No module named 'driver_only_agent'" in obs.error and "runtime_env" in obs.error
