@@ -44,6 +44,7 @@ from agentopt.pricing import PriceBook
 from agentopt.records import Observation
 from agentopt.selectors.base import Problem, Strategy
 from agentopt.selectors.evaluator import Interrupted, LiveEvaluator, TrackerLike
+from agentopt.selectors.executor import Executor, get_executor
 from agentopt.selectors.failfast import FailFast, all_failed_message, flat_scores_warning
 from agentopt.selectors.fingerprint import (
     CellKey,
@@ -52,7 +53,6 @@ from agentopt.selectors.fingerprint import (
     combo_key,
     datapoint_keys,
 )
-from agentopt.selectors.executor import Executor, get_executor
 from agentopt.selectors.guard import BudgetGuard, GuardStop
 from agentopt.selectors.inputs import (
     check_dataset,

@@ -23,7 +23,7 @@ import ray_helpers
 from ray_helpers import MODELS, agent_for, eval_fn
 
 from agentopt import LLMTracker, ModelSelector, RayExecutor
-from agentopt.exceptions import ConfigError
+from agentopt.exceptions import ConfigError, EvaluationsFailedError
 from agentopt.records import Observation
 from agentopt.selectors.executor import LocalExecutor, get_executor
 from agentopt.sim import SimServer
@@ -282,9 +282,8 @@ def test_agent_the_workers_cannot_import_fails_each_evaluation_with_the_reason(
 
     with LLMTracker(cache=False, cache_dir=None) as tracker:
         sel = _select(driver_only_agent.Agent, "ray", tracker, dataset=DATA[:2])
-        sel.select_best(progress=False)
-        cells = _cells(sel)
-    assert len(cells) == len(MODELS) * 2
-    for obs in cells.values():
-        assert obs.error is not None and obs.error.startswith("ray task failed")
-        assert "No module named 'driver_only_agent'" in obs.error and "runtime_env" in obs.error
+        with pytest.raises(EvaluationsFailedError) as info:  # all failed: it stops early
+            sel.select_best(progress=False)
+    error = info.value.first_error
+    assert error.startswith("ray task failed")
+    assert "No module named 'driver_only_agent'" in error and "runtime_env" in error
