@@ -1,4 +1,4 @@
-"""The ``agentopt`` command line: demo | sim | serve | bench | report.
+"""The ``agentopt`` command line: demo | sim | serve | dashboard | bench | report.
 
 Each subcommand's implementation lives with its feature and is imported only
 when run, so ``agentopt --help`` stays fast. A subcommand whose implementation
@@ -25,6 +25,7 @@ _HANDLERS: dict[str, str] = {
     "bench selectors": "agentopt.selectors.bench:cli_main",
     "bench routers": "agentopt.routers.bench:cli_main",
     "report": "agentopt.report:cli_main",
+    "dashboard": "agentopt.gateway.dashboard.cli:cli_main",
 }
 
 
@@ -104,6 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="missing cells: resample the arm's present cells (default) or score 0",
     )
     br.add_argument("--json", dest="json_out", default=None, help="write results JSON here")
+
+    dash = sub.add_parser("dashboard", help="browse a record store in the browser (no daemon)")
+    dash.add_argument("--store", required=True, help="a SQLite record store (the daemon's --store)")
+    dash.add_argument(
+        "--selections",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a selection's observation store (ModelSelector(store=...)); repeatable",
+    )
+    dash.add_argument("--host", default="127.0.0.1", help="interface to bind (loopback by default)")
+    dash.add_argument("--port", type=int, default=8766, help="port (0 picks a free one)")
+    dash.add_argument("--api-key", default=None, help="require this key (needed off loopback)")
 
     report = sub.add_parser("report", help="summarise recorded calls or observations")
     report.add_argument("path", help="a records JSONL/SQLite file or a selection store")
