@@ -1,4 +1,4 @@
-"""The ``agentopt`` command line: demo | sim | serve | dashboard | bench | report.
+"""The ``agentopt`` command line: demo | sim | serve | dashboard | replay | bench | report.
 
 Each subcommand's implementation lives with its feature and is imported only
 when run, so ``agentopt --help`` stays fast. A subcommand whose implementation
@@ -26,6 +26,7 @@ _HANDLERS: dict[str, str] = {
     "bench routers": "agentopt.routers.bench:cli_main",
     "report": "agentopt.report:cli_main",
     "dashboard": "agentopt.gateway.dashboard.cli:cli_main",
+    "replay": "agentopt.gateway.replay_cli:cli_main",
 }
 
 
@@ -118,6 +119,24 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--host", default="127.0.0.1", help="interface to bind (loopback by default)")
     dash.add_argument("--port", type=int, default=8766, help="port (0 picks a free one)")
     dash.add_argument("--api-key", default=None, help="require this key (needed off loopback)")
+
+    rp = sub.add_parser("replay", help="send a wire capture again, or serve it as a world")
+    rp.add_argument("capture", help="a capture file or folder (capture-*.jsonl)")
+    rp.add_argument("--against", default=None, help="base URL to send the requests to")
+    rp.add_argument(
+        "--speed", default="1.0", help="1.0 keeps the captured spacing, 2.0 twice as fast, 'max'"
+    )
+    rp.add_argument("--api-key", default=None, help="send this key instead of the captured one")
+    rp.add_argument("--json", dest="json_out", default=None, help="write the comparison here")
+    rp.add_argument("--fail-on-diff", action="store_true", help="exit 1 when any response differs")
+    rp.add_argument(
+        "--world", action="store_true", help="serve the capture: answer each request as recorded"
+    )
+    rp.add_argument("--host", default="127.0.0.1", help="with --world: interface to bind")
+    rp.add_argument("--port", type=int, default=0, help="with --world: port (0 picks one)")
+    rp.add_argument(
+        "--time-scale", type=float, default=1.0, help="with --world: multiplies captured timings"
+    )
 
     report = sub.add_parser("report", help="summarise recorded calls or observations")
     report.add_argument("path", help="a records JSONL/SQLite file or a selection store")
