@@ -20,7 +20,6 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from agentopt.records import CallRecord
 from agentopt.tracking.store import SQLiteRecordStore
@@ -33,7 +32,19 @@ MODELS = [
     ("anthropic", "claude-sonnet-4-6", 3e-6, 15e-6),
     ("local", "llama-3-8b", None, None),
 ]
-WORDS = "the model answers each question about planning solving tools routes costs".split()
+WORDS = [
+    "the",
+    "model",
+    "answers",
+    "each",
+    "question",
+    "about",
+    "planning",
+    "solving",
+    "tools",
+    "routes",
+    "costs",
+]
 
 
 def fill(path: Path, n: int, seed: int = 0) -> None:
@@ -149,8 +160,10 @@ def main() -> None:
         path = Path(tmp) / "records.sqlite"
         t = time.perf_counter()
         fill(path, args.records)
-        print(f"filled {args.records:,} records in {time.perf_counter() - t:.1f} s"
-              f" ({path.stat().st_size / 1e6:.0f} MB)")
+        print(
+            f"filled {args.records:,} records in {time.perf_counter() - t:.1f} s"
+            f" ({path.stat().st_size / 1e6:.0f} MB)"
+        )
         api = time_api(path)
         page = time_page(path)
     print(f"{'view':<34} {'seconds':>8}")
