@@ -105,14 +105,29 @@ def test_summary_matches_hand_computed_totals(client: TestClient) -> None:
     assert s["requests"] == 10
     assert s["errors"] == 1
     assert s["error_rate"] == pytest.approx(0.1)
-    # priced: 6 × 0.001 (c0,c1,c2,c7,c9 and c2 cached) + 3 × 0.011
+    # priced: c00, c01, c02 (a cache hit), c07, c09 at 0.001 and three gpt-4o calls at 0.011
     assert s["cost_usd"] == pytest.approx(5 * 0.001 + 3 * 0.011)
-    assert s["unpriced_calls"] == 2  # the failed call and the local model: never $0
-    assert s["prompt_tokens"] == 900 and s["completion_tokens"] == 90
-    assert s["cache_hits"] == 1 and s["cache_hit_rate"] == pytest.approx(0.1)
-    assert s["latency"]["n"] == 10
-    assert s["latency"]["p50"] == pytest.approx(0.55)
-    assert s["ttft"]["n"] == 2 and s["ttft"]["p50"] == pytest.approx(0.10)
+    assert s["unpriced_requests"] == 2  # the failed call and the local model: never $0
+    assert s["input_tokens"] == 900 and s["output_tokens"] == 90
+    assert s["cache_hits"] == 1
+    # latency over answered, uncached calls (c02 cached and c03 failed left out), nearest rank
+    assert s["latency_seconds"]["p50"] == pytest.approx(0.6)
+    assert s["latency_seconds"]["p99"] == pytest.approx(1.0)
+    assert s["ttft_seconds"]["p50"] == pytest.approx(0.05)
+
+
+def test_summary_is_usage_stats(client: TestClient, store_path: Path) -> None:
+    """The page's numbers are agentopt.usage_stats' numbers, filters included."""
+    from agentopt import usage_stats
+    from agentopt.tracking.store import get_store
+
+    store = get_store(store_path)
+    try:
+        want = usage_stats(store, model="gpt-4o", start_date="2026-12-01").total.as_dict()
+    finally:
+        store.close()
+    got = client.get("/dashboard/api/summary", params={"model": "gpt-4o", "start": "2026-12-01"})
+    assert got.json() == want
 
 
 def test_filters_apply_to_every_view(client: TestClient) -> None:
@@ -130,6 +145,7 @@ def test_filters_apply_to_every_view(client: TestClient) -> None:
     calls = client.get("/dashboard/api/calls", params={"data_id": "d2"}).json()["calls"]
     assert [c["call_id"] for c in calls] == ["c03", "c02"]
     assert client.get("/dashboard/api/summary", params={"status": "bogus"}).status_code == 400
+    assert client.get("/dashboard/api/summary", params={"provider": "local"}).json()["requests"] == 1
 
 
 def test_calls_newest_first_and_paged_by_seq(client: TestClient) -> None:
@@ -155,13 +171,14 @@ def test_call_detail_has_request_and_response(client: TestClient) -> None:
 def test_timeseries_latency_errors(client: TestClient) -> None:
     ts = client.get("/dashboard/api/timeseries").json()
     assert ts["bucket"] == "minute" and len(ts["buckets"]) == 10
+    assert ts["buckets"][0] == "2026-12-01 10:00"
     assert sum(ts["series"]["gpt-4o"]["requests"]) == 3
     assert sum(ts["series"]["gpt-4o"]["cost_usd"]) == pytest.approx(0.033)
     assert sum(x for x in ts["cache_hit_rate"] if x) == pytest.approx(1.0)
     hourly = client.get("/dashboard/api/timeseries", params={"bucket": "hour"}).json()
-    assert hourly["buckets"] == ["2026-12-01T10"]
+    assert hourly["buckets"] == ["2026-12-01 10:00"]
+    assert hourly["series"]["gpt-4o-mini"]["requests"] == [6]
     lat = client.get("/dashboard/api/latency").json()
-    assert lat["latency"]["gpt-4o"]["n"] == 3
     assert lat["latency"]["gpt-4o"]["p50"] == pytest.approx(0.6)
     assert lat["ttft"]["gpt-4o"]["p50"] == pytest.approx(0.15)
     errs = client.get("/dashboard/api/errors").json()["providers"]

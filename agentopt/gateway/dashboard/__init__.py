@@ -12,4 +12,18 @@ from agentopt.gateway.dashboard.app import create_dashboard_app
 from agentopt.gateway.dashboard.data import DashboardData, Filters
 from agentopt.gateway.dashboard.selection import selection_view
 
-__all__ = ["DashboardData", "Filters", "create_dashboard_app", "selection_view"]
+__all__ = [
+    "DashboardData",
+    "DashboardServer",
+    "Filters",
+    "create_dashboard_app",
+    "selection_view",
+]
+
+
+def __getattr__(name: str) -> object:
+    if name == "DashboardServer":  # needs uvicorn (the 'server' extra): imported on use
+        from agentopt.gateway.dashboard.cli import DashboardServer
+
+        return DashboardServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,8 @@ the same filters (:class:`~agentopt.gateway.dashboard.data.Filters`).
 ``GET  /dashboard``                       the page
 ``GET  /dashboard/static/<file>``         its scripts and styles
 ``GET  /dashboard/api/options``           filter values (models, agents, combos, aliases)
-``GET  /dashboard/api/summary``           totals and percentiles
+``GET  /dashboard/api/summary``           totals and percentiles (:func:`agentopt.usage_stats`)
+``GET  /dashboard/api/stats``             the same, grouped (``group_by=model,day``)
 ``GET  /dashboard/api/calls``             recent calls (``limit``, ``before``, ``after`` by seq)
 ``GET  /dashboard/api/calls/<call_id>``   one call, request and response as stored
 ``GET  /dashboard/api/timeseries``        requests, cost, errors, cache hits per bucket and model
@@ -79,14 +80,14 @@ def _token(key: str) -> str:
 
 
 def create_dashboard_app(
-    store: str | Path,
+    store: str | Path | Any,
     *,
     selections: Sequence[str | Path] = (),
     api_key: str | None = None,
     estimates: Estimates | None = None,
     prefix: str = "/dashboard",
 ) -> Starlette:
-    """The dashboard over the SQLite record store at ``store``.
+    """The dashboard over a SQLite record store (a path, or the daemon's open store).
 
     ``selections`` are observation stores to offer in the selection view;
     ``estimates`` (the daemon passes it) returns each alias's current router
@@ -214,6 +215,14 @@ def create_dashboard_app(
         Route(prefix + "/static/{name}", static),
         Route(prefix + "/api/options", guarded(lambda r: data.options())),
         Route(prefix + "/api/summary", guarded(lambda r: data.summary(filters(r)))),
+        Route(
+            prefix + "/api/stats",
+            guarded(
+                lambda r: {
+                    "groups": data.grouped(filters(r), r.query_params.get("group_by") or "model")
+                }
+            ),
+        ),
         Route(prefix + "/api/calls", guarded(calls)),
         Route(prefix + "/api/calls/{call_id}", guarded(call)),
         Route(

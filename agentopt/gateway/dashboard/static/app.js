@@ -52,18 +52,18 @@
   async function loadSummary() {
     const s = await get("/summary");
     $("#k-requests").textContent = fmtInt(s.requests);
-    $("#k-cost").innerHTML = s.cost_usd === null ? '<span class="unpriced">unpriced</span>'
-      : esc(fmtUsd(s.cost_usd)) + (s.unpriced_calls ? ` <small class="unpriced">+${fmtInt(s.unpriced_calls)} unpriced</small>` : "");
-    $("#k-errors").textContent = fmtPct(s.error_rate);
-    $("#k-tokens").textContent = fmtInt(s.prompt_tokens) + " / " + fmtInt(s.completion_tokens);
-    $("#k-latency").textContent = fmtSec(s.latency.p50) + " / " + fmtSec(s.latency.p99);
-    $("#k-ttft").textContent = fmtSec(s.ttft.p50);
-    $("#k-cache").textContent = fmtPct(s.cache_hit_rate);
+    $("#k-cost").innerHTML = (s.cost_usd === null ? '<span class="unpriced">unpriced</span>' : esc(fmtUsd(s.cost_usd)))
+      + (s.unpriced_requests && s.cost_usd !== null ? ` <small class="unpriced">+${fmtInt(s.unpriced_requests)} unpriced</small>` : "");
+    $("#k-errors").textContent = s.requests ? fmtPct(s.error_rate) : "–";
+    $("#k-tokens").textContent = fmtInt(s.input_tokens) + " / " + fmtInt(s.output_tokens);
+    $("#k-latency").textContent = fmtSec(s.latency_seconds.p50) + " / " + fmtSec(s.latency_seconds.p99);
+    $("#k-ttft").textContent = fmtSec(s.ttft_seconds.p50);
+    $("#k-cache").textContent = s.requests ? fmtPct(s.cache_hits / s.requests) : "–";
   }
 
   async function loadOptions() {
     const o = await get("/options", {});
-    for (const key of ["model", "alias", "agent_id", "combo_id"]) {
+    for (const key of ["model", "provider", "alias", "agent_id", "combo_id"]) {
       const sel = $(`#filters [name=${key}]`);
       const current = sel.value;
       sel.innerHTML = '<option value="">all</option>' +
@@ -78,12 +78,13 @@
     tr.dataset.callId = c.call_id;
     tr.dataset.seq = c.seq;
     const status = c.cached ? '<span class="pill hit">cached</span>'
-      : c.ok ? `<span class="pill ok">${c.status_code ?? "ok"}</span>`
+      : c.ok ? `<span class="pill ok">${esc(c.status_code ?? "ok")}</span>`
         : `<span class="pill err" title="${esc(c.error)}">${esc(c.status_code ?? "error")}</span>`;
-    const routed = c.requested_model && c.model && c.requested_model !== c.model;
+    const answered = c.model ?? c.model_label;
+    const routed = c.requested_model && answered && c.requested_model !== answered;
     const models = routed
-      ? `${esc(c.requested_model)} <span class="arrow">→</span> <span class="routed">${esc(c.model)}</span>`
-      : esc(c.model ?? c.requested_model ?? "–");
+      ? `${esc(c.requested_model)} <span class="arrow">→</span> <span class="routed">${esc(answered)}</span>`
+      : esc(answered ?? c.requested_model ?? "–");
     const ids = [["data", c.data_id], ["combo", c.combo_id], ["agent", c.agent_id]]
       .filter(([, v]) => v).map(([k, v]) => `${k}=${esc(v)}`).join(" ");
     tr.innerHTML = `<td>${esc((c.timestamp || "").replace("T", " ").slice(0, 19))}</td>
@@ -165,7 +166,7 @@
     const models = Object.keys(ts.series);
     draw(id, {
       type: "bar",
-      data: { labels: ts.buckets.map((b) => b.replace("T", " ")),
+      data: { labels: ts.buckets,
         datasets: models.map((m, i) => ({ label: m, data: ts.series[m][field], backgroundColor: color(i), stack: "s" })) },
       options: { scales: { x: { stacked: true, title: { display: true, text: `time (UTC, per ${ts.bucket})` } },
         y: { stacked: true, beginAtZero: true, title: { display: true, text: yTitle } } },
@@ -174,7 +175,7 @@
   }
 
   function percentileBars(id, byModel) {
-    const models = Object.keys(byModel).filter((m) => byModel[m].n > 0);
+    const models = Object.keys(byModel).filter((m) => byModel[m].p50 !== null);
     draw(id, {
       type: "bar",
       data: { labels: models, datasets: ["p50", "p90", "p99"].map((p, i) => ({
@@ -200,7 +201,7 @@
     });
     draw("c-cache", {
       type: "line",
-      data: { labels: ts.buckets.map((b) => b.replace("T", " ")),
+      data: { labels: ts.buckets,
         datasets: [{ label: "cache hit rate (%)", data: ts.cache_hit_rate.map((v) => v === null ? null : 100 * v),
           borderColor: "#2f6fdb", backgroundColor: "#2f6fdb", tension: 0.2 }] },
       options: { scales: { y: { beginAtZero: true, max: 100, title: { display: true, text: "% of requests" } },
@@ -239,11 +240,11 @@
       const models = Object.keys(a.share_over_time);
       draw(`r-${n}`, {
         type: "line",
-        data: { labels: a.buckets.map((b) => b.replace("T", " ")), datasets: models.map((m, i) => ({
+        data: { labels: a.buckets, datasets: models.map((m, i) => ({
           label: m, data: a.share_over_time[m].map((v) => 100 * v), borderColor: color(i),
           backgroundColor: color(i) + "55", fill: true, tension: 0.2, pointRadius: a.buckets.length > 20 ? 0 : 3 })) },
         options: { scales: { y: { stacked: true, min: 0, max: 100, title: { display: true, text: "% of this alias's calls" } },
-          x: { title: { display: true, text: "time (UTC)" } } }, plugins: { legend: { position: "bottom" } } },
+          x: { title: { display: true, text: `time (UTC, per ${a.bucket})` } } }, plugins: { legend: { position: "bottom" } } },
       });
     });
   }
@@ -318,8 +319,10 @@
         { label: "other combinations", data: others.map((c) => ({ x: c.usd_per_item, y: c.mean_score, label: c.combo })),
           intervals: others.map((c) => [c.ci_low, c.ci_high]), borderColor: "#7a8794", backgroundColor: "#7a8794", pointRadius: 4 },
       ] },
-      options: { scales: { x: { type: "logarithmic", title: { display: true, text: "$ per item (log scale)" } },
-        y: { title: { display: true, text: "mean score" } } },
+      options: { scales: { x: { type: "logarithmic", ticks: { maxTicksLimit: 8 }, title: { display: true, text: "$ per item (log scale)" } },
+        y: { suggestedMin: Math.min(...priced.map((c) => c.ci_low ?? c.mean_score)),
+          suggestedMax: Math.max(...priced.map((c) => c.ci_high ?? c.mean_score)),
+          title: { display: true, text: "mean score" } } },
         plugins: { legend: { position: "bottom" }, tooltip: { callbacks: { label: (ctx) =>
           `${ctx.raw.label}: score ${ctx.raw.y.toFixed(3)}, ${fmtUsd(ctx.raw.x)} per item` } } } },
       plugins: [errorBars],
