@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import logging
 import math
@@ -29,6 +30,7 @@ from agentopt.exceptions import EvaluationError
 from agentopt.pricing import PriceBook, default_price_book
 from agentopt.records import PARSE_FAILED, CallRecord, Observation
 from agentopt.selectors.guard import BudgetGuard
+from agentopt.tracking.routing import NO_ROUTING
 
 _log = logging.getLogger("agentopt.selectors")
 
@@ -104,6 +106,17 @@ class EvalOutcome:
     input_tokens: int
     output_tokens: int
     n_calls: int
+
+
+def _unrouted(tracker: Any) -> Callable[..., Any]:
+    """``tracker.track`` with routing pinned off when the tracker routes: the
+    combination under evaluation is what runs, even if the tracker has a router
+    (which still gets the evaluations' feedback, with the models that ran)."""
+    try:
+        accepts = "router" in inspect.signature(tracker.track).parameters
+    except (TypeError, ValueError):
+        accepts = False
+    return functools.partial(tracker.track, router=NO_ROUTING) if accepts else tracker.track
 
 
 def observation_from_records(
@@ -191,6 +204,7 @@ class LiveEvaluator:
         self.dataset = dataset
         self.eval_fn = eval_fn
         self.tracker = tracker
+        self._track = _unrouted(tracker)
         self.failure_score = float(failure_score)
         self.price_book = price_book
         self.max_concurrent = max(1, int(max_concurrent))
@@ -341,7 +355,7 @@ class LiveEvaluator:
         error: str | None = None
         seen = self._seen(data_id, combo_id)
         t0 = time.perf_counter()
-        with self.tracker.track(data_id=data_id, combo_id=combo_id):
+        with self._track(data_id=data_id, combo_id=combo_id):
             try:
                 agent = self.factory(dict(self.combos[arm]))
                 actual = agent.run(inp)
@@ -375,7 +389,7 @@ class LiveEvaluator:
         error: str | None = None
         seen = self._seen(data_id, combo_id)
         t0 = time.perf_counter()
-        with self.tracker.track(data_id=data_id, combo_id=combo_id):
+        with self._track(data_id=data_id, combo_id=combo_id):
             try:
                 agent = self.factory(dict(self.combos[arm]))
                 actual = agent.run(inp)

@@ -17,9 +17,25 @@ from agentopt.routers.context import RouteContext
 from agentopt.tracking.session import SessionInfo
 from agentopt.tracking.store import RecordStore
 
-__all__ = ["RouteState"]
+__all__ = ["NO_ROUTING", "RouteState"]
 
 log = logging.getLogger("agentopt.tracking")
+
+
+class _NoRouting:
+    """A session router that keeps every call's model: a selection's sessions use
+    it, so the combination under evaluation is what runs even when the tracker
+    has a router (which still receives the evaluations' feedback)."""
+
+    def route(self, ctx: Any) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "NO_ROUTING"
+
+
+#: Pass as ``tracker.track(..., router=NO_ROUTING)``: no routing in that session.
+NO_ROUTING = _NoRouting()
 
 
 class RouteState:
@@ -52,7 +68,7 @@ class RouteState:
             # Every call of a datapoint counts, routed or not, so call_index is its position.
             index = self._counts.get(key, 0)
             self._counts[key] = index + 1
-            if router is None:
+            if router is None or router is NO_ROUTING:
                 return None
             routers = self._routers.setdefault(key, [])
             if not any(r is router for r in routers):

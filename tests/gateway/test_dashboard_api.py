@@ -145,7 +145,9 @@ def test_filters_apply_to_every_view(client: TestClient) -> None:
     calls = client.get("/dashboard/api/calls", params={"data_id": "d2"}).json()["calls"]
     assert [c["call_id"] for c in calls] == ["c03", "c02"]
     assert client.get("/dashboard/api/summary", params={"status": "bogus"}).status_code == 400
-    assert client.get("/dashboard/api/summary", params={"provider": "local"}).json()["requests"] == 1
+    assert (
+        client.get("/dashboard/api/summary", params={"provider": "local"}).json()["requests"] == 1
+    )
 
 
 def test_calls_newest_first_and_paged_by_seq(client: TestClient) -> None:
