@@ -32,7 +32,8 @@ import contextvars
 import itertools
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -302,7 +303,7 @@ class ModelSelector:
                 try:
                     fut = pool.submit(ctx.run, asyncio.run, coro)
                     try:
-                        return fut.result()
+                        return _wait_waking(fut)
                     except Interrupted as exc:
                         failure = exc.original
                     except asyncio.CancelledError:
@@ -550,3 +551,14 @@ class AgentOptArmEliminationSelector(ModelSelector):
     """The published anchor's arm-elimination rule, as a comparison baseline."""
 
     default_method = "agentopt_arm_elimination"
+
+
+def _wait_waking(fut: Future[SelectionResults]) -> SelectionResults:
+    """``fut.result()``, waking every 50 ms: a SIGINT the kernel delivered to the
+    worker thread only runs its Python handler when this (main) thread runs
+    bytecode, so a plain blocking wait would ignore Ctrl-C until the end."""
+    while True:
+        try:
+            return fut.result(timeout=0.05)
+        except FutureTimeout:
+            continue

@@ -9,6 +9,7 @@ from starlette.testclient import TestClient
 
 from agentopt.gateway.dashboard import create_dashboard_app
 from agentopt.records import CallRecord, Observation
+from agentopt.selectors.fingerprint import CellKey
 from agentopt.selectors.store import JSONLStore
 from agentopt.tracking.store import SQLiteRecordStore
 
@@ -85,7 +86,7 @@ def client(store_path: Path, tmp_path: Path) -> TestClient:
     rows = [("X", 1.0), ("Y", 0.0), ("X", 1.0), ("Y", 0.0), ("X", 0.0), ("X", 1.0)]
     for i, (m, s) in enumerate(rows):
         obs.append(
-            "fp1",
+            CellKey("agent@1", "eval_fn@1", f"solver={m}", f"d{i}"),
             Observation(
                 combo={"solver": m},
                 datapoint=i,
