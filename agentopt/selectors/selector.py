@@ -30,8 +30,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import itertools
+import signal
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -301,7 +302,7 @@ class ModelSelector:
                 ctx = contextvars.copy_context()
                 pool = ThreadPoolExecutor(1, thread_name_prefix="agentopt-select")
                 try:
-                    fut = pool.submit(ctx.run, asyncio.run, coro)
+                    fut = pool.submit(ctx.run, _run_without_sigint, coro)
                     try:
                         return _wait_waking(fut)
                     except Interrupted as exc:
@@ -562,3 +563,12 @@ def _wait_waking(fut: Future[SelectionResults]) -> SelectionResults:
             return fut.result(timeout=0.05)
         except FutureTimeout:
             continue
+
+
+def _run_without_sigint(coro: Coroutine[Any, Any, SelectionResults]) -> SelectionResults:
+    """``asyncio.run(coro)`` in a worker thread that never receives SIGINT (nor do
+    the threads it starts): the kernel then delivers Ctrl-C to the main thread,
+    whose handler stops the selection at once."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    return asyncio.run(coro)
