@@ -33,3 +33,20 @@ def test_unknown_attribute_raises_attribute_error() -> None:
         assert "NoSuchThing" in str(exc)
     else:  # pragma: no cover
         raise AssertionError("expected AttributeError")
+
+
+def test_tracking_never_imports_gateway() -> None:
+    """The dependency direction: gateway/ uses tracking/, never the reverse."""
+    import ast
+    from pathlib import Path
+
+    root = Path(agentopt.__file__).parent / "tracking"
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not name.startswith("agentopt.gateway"), f"{path.name} imports {name}"

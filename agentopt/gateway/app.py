@@ -1,15 +1,16 @@
 """The pass-through gateway: an ASGI app that runs each call through the pipeline.
 
-``/s/<session_id>/<upstream_key>/<path>`` forwards to ``<upstream origin>/<path>``
+``/s/<token>/<upstream_key>/<path>`` forwards to ``<upstream origin>/<path>``
 (query string, method, headers and body unchanged) through the tracker's
 :class:`~agentopt.tracking.pipeline.Pipeline` for that session, so the call is
 routed, cached and recorded like any in-process call, and streams come back as
-they arrive. Requests that are not LLM calls (``GET /v1/models``…) pass
-through unrecorded. ``GET /healthz`` answers ``ok``.
+they arrive. Only LLM calls are forwarded, plus ``GET …/models`` (unrecorded);
+a token that names no live session gets 403, and a request whose ``Host`` is
+not a loopback name gets 403 (no DNS rebinding from a web page).
+``GET /healthz`` answers ``ok``.
 
-The app is raw ASGI (no framework on the hot path); ``resolve(session_id)``
-supplies the pipeline and session, so the same app can serve an in-process
-tracker or, later, the ``agentopt serve`` daemon.
+The app is raw ASGI (no framework on the hot path); ``resolve(token)``
+supplies the pipeline and the session (None when the token names none).
 """
 
 from __future__ import annotations
@@ -102,11 +103,18 @@ class GatewayApp:
         if origin is None:
             await _error(send, 404, f"agentopt gateway: unknown upstream {key!r}")
             return
+        host = _host_of(scope)
+        if host and not _is_loopback(host):
+            await _error(send, 403, "agentopt gateway: Host header is not a loopback name")
+            return
         found = self.resolve(session_id)
         if found is None:
             await _error(send, 503, "agentopt gateway: no running tracker behind this gateway")
             return
         pipeline, session = found
+        if session is None:
+            await _error(send, 403, "agentopt gateway: unknown or ended session")
+            return
         await self._forward(scope, receive, send, origin, pipeline, session)
 
     async def _forward(
@@ -124,6 +132,12 @@ class GatewayApp:
         rest = "/" + (parts[4].decode("ascii", "replace") if len(parts) == 5 else "")
         query: bytes = scope.get("query_string", b"")
         target = origin + rest + (("?" + query.decode("ascii", "replace")) if query else "")
+        method = scope["method"]
+        if pipeline.registry.match(method, target) is None and not (
+            method == "GET" and rest.rstrip("/").endswith("/models")
+        ):
+            await _error(send, 404, f"agentopt gateway: {method} {rest} is not an LLM endpoint")
+            return
         headers = [
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in scope["headers"]
@@ -179,6 +193,18 @@ class GatewayApp:
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _host_of(scope: Scope) -> str:
+    for k, v in scope["headers"]:
+        if k.lower() == b"host":
+            host = v.decode("latin-1")
+            return host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+    return ""
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 async def _read_body(receive: Receive) -> bytes:

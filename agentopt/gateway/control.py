@@ -173,11 +173,19 @@ def control_app(daemon: Daemon, app: DaemonApp) -> Any:
         return {name: a.router.stats() for name, a in daemon.aliases.items()}
 
     async def usage(request: Request) -> Any:
-        stats = getattr(daemon.store, "usage_stats", None)
-        if stats is None:
-            raise GatewayError(501, "usage totals need a store that computes them (issue 10)")
-        filters = {k: v for k, v in request.query_params.items()}
-        return stats(**filters)
+        from agentopt.tracking.usage import usage_stats
+
+        params = dict(request.query_params)
+        group_by = params.pop("group_by", None)
+        try:
+            stats = usage_stats(
+                daemon.store,
+                group_by=group_by.split(",") if group_by else None,
+                **params,
+            )
+        except TypeError as exc:
+            raise GatewayError(400, f"usage: {exc}") from None
+        return stats.as_dict()
 
     routes = [
         Route("/internal/health", guarded(health), methods=["GET"]),

@@ -87,7 +87,7 @@ class Daemon:
         self.api_key = api_key or None
         self.keys = KeyRing(config, environ=environ, daemon_key=self.api_key)
         self.registry = self._registry(openai_base_url, anthropic_base_url)
-        self.store = get_store(store)
+        self.store = get_store(store, retention_days=config.retention_days)
         self.recorder = Recorder(self.store, redact=config.redact, price_book=price_book)
         self.routes = PinnedRoutes(self.store)
         self.cache: ResponseCache | None = None
@@ -205,6 +205,7 @@ class Daemon:
             agent_id=merged.get("agent_id"),
             router=alias.router if alias is not None else None,
             pinned=pinned,
+            alias=alias.name if alias is not None else None,
         )
 
     def remember_route(self, call_id: str, alias: Alias, choice: str, data_id: str | None) -> None:
@@ -287,8 +288,13 @@ class Daemon:
                 log.error("agentopt gateway: cannot save router state of %r: %s", a.name, exc)
 
     def health(self) -> dict[str, Any]:
+        """Liveness and the record store's write health (``degraded`` while it
+        fails: calls are still served, records wait in a bounded buffer)."""
+        store_health = getattr(self.store, "health", None)
+        store = store_health().as_dict() if store_health is not None else {"ok": True}
         return {
-            "status": "ok",
+            "status": "ok" if store.get("ok", True) else "degraded",
+            "store_health": store,
             "uptime_seconds": round(time.time() - self.started_at, 3),
             "providers": sorted(self.registry.names()),
             "aliases": sorted(self.aliases),

@@ -1,20 +1,25 @@
-"""A tracker's own loopback gateway, and the glue that sends its children there.
+"""A tracker's own loopback gateway: the default process front-end.
 
-:func:`session_env_for`, :func:`proxy_for` and :func:`stop_gateway` are what
-:class:`~agentopt.tracking.LLMTracker` calls (through
-``agentopt.tracking.subprocess_front``); :func:`install_popen` /
-:func:`uninstall_popen` switch the ``subprocess.Popen`` patch on while at least
-one tracker runs. The gateway starts lazily, the first time a session needs
-an endpoint, on ``127.0.0.1`` and an ephemeral port, and stops with the tracker.
+:data:`LOOPBACK` is what :mod:`agentopt.tracking.subprocess_front` asks (through
+:mod:`agentopt._frontends`) for a session's child environment. The gateway starts
+lazily, the first time a session needs an endpoint, on ``127.0.0.1`` and an
+ephemeral port, and stops with the tracker.
+
+Each session gets an unguessable **token** (not its id) in its URL
+(``/s/<token>/<upstream>/...``); the token stops working when the session ends,
+so a local process that learns a session id, or a stale URL, cannot spend the
+user's keys. The app refuses non-loopback ``Host`` headers and forwards only
+LLM endpoints.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agentopt.exceptions import TrackingError
 from agentopt.gateway.app import GatewayApp
@@ -22,24 +27,20 @@ from agentopt.gateway.server import GatewayServer
 from agentopt.gateway.upstreams import Upstreams
 from agentopt.tracking.providers import ignore_origin, unignore_origin
 from agentopt.tracking.session import SessionInfo, current_session
-from agentopt.tracking.subprocess_env import (
-    install_popen_patch,
-    session_env,
-    uninstall_popen_patch,
-)
+from agentopt.tracking.subprocess_env import session_env
 
 if TYPE_CHECKING:
     from agentopt.tracking.pipeline import Pipeline
     from agentopt.tracking.tracker import LLMTracker
 
 __all__ = [
+    "LOOPBACK",
     "LocalGateway",
+    "LoopbackFrontEnd",
     "SessionProxy",
-    "install_popen",
     "proxy_for",
     "session_env_for",
     "stop_gateway",
-    "uninstall_popen",
 ]
 
 _KNOWN_LIMIT = 10_000
@@ -49,15 +50,18 @@ _KNOWN_LIMIT = 10_000
 class SessionProxy:
     """One session's endpoint on the loopback gateway."""
 
-    url: str  # http://127.0.0.1:PORT/s/<session_id>
+    url: str  # http://127.0.0.1:PORT/s/<token>
     port: int
     session_id: str
+    token: str
     gateway_url: str
     _gateway: LocalGateway
 
     def env_dict(self, base_env: Mapping[str, str] | None = None) -> dict[str, str]:
         """The variables a child needs (see :func:`~agentopt.tracking.subprocess_env.session_env`)."""
-        return session_env(self.gateway_url, self.session_id, self._gateway.upstreams, base_env)
+        return session_env(
+            self.gateway_url, self.session_id, self._gateway.upstreams, base_env, token=self.token
+        )
 
     @property
     def openai_base_url(self) -> str:
@@ -76,12 +80,13 @@ class SessionProxy:
 
 
 class LocalGateway:
-    """The gateway of one tracker: server, upstream table, sessions it serves."""
+    """The gateway of one tracker: server, upstream table, the sessions it serves."""
 
     def __init__(self, tracker: LLMTracker) -> None:
         self.tracker = tracker
         self.upstreams = Upstreams()
-        self._known: OrderedDict[str, SessionInfo] = OrderedDict()
+        self._by_token: OrderedDict[str, SessionInfo] = OrderedDict()
+        self._token_of: dict[str, str] = {}
         self._lock = threading.Lock()
         self.app = GatewayApp(self._resolve, self.upstreams)
         self.server = GatewayServer(self.app)
@@ -89,38 +94,57 @@ class LocalGateway:
     def start(self) -> LocalGateway:
         self.server.start()
         ignore_origin(self.server.url)  # its own traffic is recorded by the gateway only
+        self.tracker._session_end_hooks.append(self.forget)
         return self
 
     def stop(self) -> None:
         if self.server.running:
             unignore_origin(self.server.url)
         self.server.stop()
+        hooks = self.tracker._session_end_hooks
+        if self.forget in hooks:
+            hooks.remove(self.forget)
 
     @property
     def url(self) -> str:
         return self.server.url
 
-    def remember(self, session: SessionInfo) -> None:
-        """Serve ``session`` (also after it ends: a child may outlive it)."""
+    def remember(self, session: SessionInfo) -> str:
+        """Serve ``session`` until it ends; its token."""
         with self._lock:
-            self._known[session.session_id] = session
-            self._known.move_to_end(session.session_id)
-            while len(self._known) > _KNOWN_LIMIT:
-                self._known.popitem(last=False)
+            token = self._token_of.get(session.session_id)
+            if token is None:
+                token = secrets.token_urlsafe(24)
+                self._token_of[session.session_id] = token
+                self._by_token[token] = session
+                while len(self._by_token) > _KNOWN_LIMIT:
+                    _, old = self._by_token.popitem(last=False)
+                    self._token_of.pop(old.session_id, None)
+            return token
 
-    def _resolve(self, session_id: str) -> tuple[Pipeline, SessionInfo | None] | None:
+    def forget(self, session: SessionInfo) -> None:
+        """The session ended: its token stops working."""
+        with self._lock:
+            token = self._token_of.pop(session.session_id, None)
+            if token is not None:
+                self._by_token.pop(token, None)
+
+    def _resolve(self, token: str) -> tuple[Pipeline, SessionInfo | None] | None:
         t = self.tracker
         if not t.running:
             return None
-        session = t._live.get(session_id) or self._known.get(session_id)
+        session = self._by_token.get(token)
+        if session is not None and not session.active:
+            return t._pipeline(), None
         return t._pipeline(), session
 
     def proxy(self, session: SessionInfo) -> SessionProxy:
-        self.remember(session)
+        token = self.remember(session)
         return SessionProxy(
-            url=f"{self.url}/s/{session.session_id}",
+            url=f"{self.url}/s/{token}",
             port=self.server.port,
             session_id=session.session_id,
+            token=token,
             gateway_url=self.url,
             _gateway=self,
         )
@@ -148,7 +172,7 @@ def gateway_of(tracker: LLMTracker) -> LocalGateway:
 
 def _session(tracker: LLMTracker, session: SessionInfo | None) -> SessionInfo | None:
     session = session or current_session()
-    if session is None or session.tracker is not tracker:
+    if session is None or session.tracker is not tracker or not session.active:
         return None
     return session
 
@@ -159,13 +183,12 @@ def session_env_for(
     base_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The variables a child needs so its calls reach ``tracker``'s gateway under
-    ``session`` (default: the active session); ``{}`` outside a session of this tracker."""
+    ``session`` (default: the active one); ``{}`` outside a live session of this tracker."""
     s = _session(tracker, session)
     if s is None:
         return {}
     gw = gateway_of(tracker)
-    gw.remember(s)
-    return session_env(gw.url, s.session_id, gw.upstreams, base_env)
+    return session_env(gw.url, s.session_id, gw.upstreams, base_env, token=gw.remember(s))
 
 
 def proxy_for(tracker: LLMTracker, session: SessionInfo) -> SessionProxy | None:
@@ -183,34 +206,19 @@ def stop_gateway(tracker: LLMTracker) -> None:
         gw.stop()
 
 
-# -- the Popen patch, on while at least one tracker runs ------------------------
+class LoopbackFrontEnd:
+    """The process front-end of in-process trackers (see :mod:`agentopt._frontends`)."""
 
-_popen_lock = threading.Lock()
-_popen_users: list[LLMTracker] = []
+    def session_env(
+        self, tracker: LLMTracker, session: SessionInfo, base_env: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        return session_env_for(tracker, session, base_env)
 
+    def proxy(self, tracker: LLMTracker, session: SessionInfo) -> Any:
+        return proxy_for(tracker, session)
 
-def _env_for_child(base_env: Mapping[str, str]) -> dict[str, str] | None:
-    s = current_session()
-    if s is None or not s.active:
-        return None
-    t = s.tracker
-    if t is None or not t.running or t not in _popen_users:
-        return None
-    return session_env_for(t, s, base_env) or None
-
-
-def install_popen(tracker: LLMTracker) -> None:
-    """Children started in ``tracker``'s sessions reach its gateway from now on."""
-    with _popen_lock:
-        if tracker not in _popen_users:
-            _popen_users.append(tracker)
-        install_popen_patch(_env_for_child)
+    def stop(self, tracker: LLMTracker) -> None:
+        stop_gateway(tracker)
 
 
-def uninstall_popen(tracker: LLMTracker) -> None:
-    """Undo :func:`install_popen`; the patch goes when no tracker uses it."""
-    with _popen_lock:
-        if tracker in _popen_users:
-            _popen_users.remove(tracker)
-        if not _popen_users:
-            uninstall_popen_patch()
+LOOPBACK = LoopbackFrontEnd()

@@ -27,6 +27,7 @@ class CallSession(SessionInfo):
     target itself (``pinned``, ``provider/model``), applied by the route stage."""
 
     pinned: str | None = None
+    alias: str | None = None
 
 
 @dataclass(slots=True)

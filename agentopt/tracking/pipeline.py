@@ -278,6 +278,7 @@ class Pipeline:
             stream=stream,
             session=session,
             call_id=request.extensions.get(CALL_ID_EXTENSION),
+            alias=getattr(session, "alias", None),
         )
         return Plan(request, body, ex, key, target, target_model)
 

@@ -80,6 +80,7 @@ class Exchange:
     session: SessionInfo | None
     call_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    alias: str | None = None  # the gateway alias the call was made under
 
 
 class Recorder:

@@ -19,9 +19,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
-
-from agentopt.gateway.upstreams import Upstreams
+from typing import Any, Protocol
 
 __all__ = [
     "BASE_URL_VARS",
@@ -50,18 +48,27 @@ SESSION_ID_VAR = "AGENTOPT_SESSION_ID"
 EnvGetter = Callable[..., "dict[str, str] | None"]
 
 
+class Upstreams(Protocol):
+    """Where a gateway URL's upstream key comes from (the gateway's upstream table)."""
+
+    def register(self, base_url: str) -> tuple[str, str]: ...
+
+
 def session_env(
     gateway_url: str,
     session_id: str,
     upstreams: Upstreams,
     base_env: Mapping[str, str] | None = None,
+    *,
+    token: str | None = None,
 ) -> dict[str, str]:
     """The variables that send a child's LLM calls through ``gateway_url`` under
     ``session_id``. ``base_env`` is the environment the child would have had
     (default ``os.environ``): each variable's upstream is its value there, else
-    the official base URL. Upstreams are registered in ``upstreams``."""
+    the official base URL. Upstreams are registered in ``upstreams``. The URLs
+    name the session by ``token`` when given (the gateway's credential for it)."""
     base = os.environ if base_env is None else base_env
-    root = f"{gateway_url.rstrip('/')}/s/{session_id}"
+    root = f"{gateway_url.rstrip('/')}/s/{token or session_id}"
     out: dict[str, str] = {}
     for var, official in BASE_URL_VARS.items():
         upstream = base.get(var) or official

@@ -1,58 +1,91 @@
-"""The subprocess front-end: child processes reach the tracker's loopback gateway.
+"""The subprocess front-end: child processes of a session reach a pipeline.
 
-While a session is active, ``subprocess.Popen`` children get base-URL
-variables pointing at a loopback gateway endpoint for that session; the
-gateway runs the same pipeline and passes the call through to the upstream
-the child would otherwise have reached. The Popen patch lives in
-:mod:`agentopt.tracking.subprocess_env` and the gateway in
-:mod:`agentopt.gateway.local`; this module is the tracker's door to them.
+While at least one tracker runs, a ``subprocess.Popen`` patch (in
+:mod:`agentopt.tracking.subprocess_env`) gives children started inside a
+session base-URL variables pointing at an endpoint for that session. Which
+endpoint is the business of a *process front-end* (see :mod:`agentopt._frontends`):
+the backend's own when it has one (the remote backend points at the daemon),
+else the loopback gateway. This module is the tracker's door to them; it
+imports nothing from ``agentopt.gateway``.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from agentopt.tracking.session import SessionInfo
+from agentopt._frontends import ProcessFrontEnd, process_front_end
+from agentopt.exceptions import TrackingError
+from agentopt.tracking.session import SessionInfo, current_session
+from agentopt.tracking.subprocess_env import install_popen_patch, uninstall_popen_patch
 
 if TYPE_CHECKING:
     from agentopt.tracking.tracker import LLMTracker
 
 __all__ = ["install", "proxy_for", "session_env_for", "stop_gateway", "uninstall"]
 
+_lock = threading.Lock()
+_users: list[LLMTracker] = []
+
+
+def _front(tracker: LLMTracker) -> ProcessFrontEnd:
+    own = getattr(tracker._backend, "process_front_end", None)
+    return own if own is not None else process_front_end("loopback")
+
+
+def _env_for_child(base_env: Mapping[str, str]) -> dict[str, str] | None:
+    s = current_session()
+    if s is None or not s.active:
+        return None
+    t = s.tracker
+    if t is None or not t.running or t not in _users:
+        return None
+    return session_env_for(t, s, base_env) or None
+
 
 def install(tracker: LLMTracker) -> None:
-    """Children started in ``tracker``'s sessions reach its gateway from now on."""
-    from agentopt.gateway import local
-
-    local.install_popen(tracker)
+    """Children started in ``tracker``'s sessions reach its front-end from now on."""
+    with _lock:
+        if tracker not in _users:
+            _users.append(tracker)
+        install_popen_patch(_env_for_child)
 
 
 def uninstall(tracker: LLMTracker) -> None:
-    """Undo :func:`install` and stop the tracker's gateway if it started one."""
-    from agentopt.gateway import local
+    """Undo :func:`install` (the patch goes with the last tracker) and stop the
+    tracker's front-end endpoint if it started one."""
+    with _lock:
+        if tracker in _users:
+            _users.remove(tracker)
+        if not _users:
+            uninstall_popen_patch()
+    stop_gateway(tracker)
 
-    local.uninstall_popen(tracker)
-    local.stop_gateway(tracker)
 
-
-def session_env_for(tracker: LLMTracker, session: SessionInfo | None) -> dict[str, str]:
+def session_env_for(
+    tracker: LLMTracker,
+    session: SessionInfo | None,
+    base_env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """The variables a child needs for ``session`` (default: the active one);
-    ``{}`` outside a session of this tracker. Starts the gateway if needed."""
-    from agentopt.gateway import local
-
-    return local.session_env_for(tracker, session)
+    ``{}`` outside a live session of this tracker."""
+    if not tracker.running:
+        raise TrackingError("the tracker is not running: start it before asking for a child's env")
+    s = session or current_session()
+    if s is None or s.tracker is not tracker or not s.active:
+        return {}
+    return _front(tracker).session_env(tracker, s, base_env)
 
 
 def proxy_for(tracker: LLMTracker, session: SessionInfo) -> Any:
-    """The gateway endpoint of ``session`` (``url``, ``port``, ``env_dict()``),
-    or None when the tracker is not running."""
-    from agentopt.gateway import local
-
-    return local.proxy_for(tracker, session)
+    """The endpoint of ``session`` (``url``, ``port``, ``env_dict()``), or None
+    when the tracker is not running."""
+    if not tracker.running:
+        return None
+    return _front(tracker).proxy(tracker, session)
 
 
 def stop_gateway(tracker: LLMTracker) -> None:
-    """Stop the tracker's loopback gateway, if it started one."""
-    from agentopt.gateway import local
-
-    local.stop_gateway(tracker)
+    """Stop the tracker's front-end endpoint, if it started one."""
+    _front(tracker).stop(tracker)

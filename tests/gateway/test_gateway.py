@@ -44,7 +44,8 @@ def test_openai_sdk_through_the_gateway_is_recorded_once(
 ) -> None:
     with tracker.track(data_id="g1", combo_id="c") as s:
         proxy = local.proxy_for(tracker, s)
-        assert proxy is not None and proxy.url.endswith(f"/s/{s.session_id}")
+        assert proxy is not None and proxy.url.endswith(f"/s/{proxy.token}")
+        assert s.session_id not in proxy.url and len(proxy.token) >= 32  # unguessable
         client = openai.OpenAI(
             base_url=proxy.base_url_for(sim.openai_base_url), api_key="sk-secret"
         )
@@ -147,16 +148,34 @@ def test_cache_hit_through_the_gateway(sim: SimServer) -> None:
         t.close()
 
 
-def test_a_child_outliving_its_session_is_still_attributed(
-    tracker: LLMTracker, sim: SimServer
-) -> None:
+def test_a_session_token_expires_when_the_session_ends(tracker: LLMTracker, sim: SimServer) -> None:
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}
     with tracker.track(data_id="late") as s:
         env = local.session_env_for(tracker, s, {"OPENAI_BASE_URL": sim.openai_base_url})
-    url = env["OPENAI_BASE_URL"] + "/chat/completions"
-    r = httpx.post(url, json={"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]})
-    assert r.status_code == 200
+        url = env["OPENAI_BASE_URL"] + "/chat/completions"
+        assert httpx.post(url, json=body).status_code == 200
+        # knowing the session id is not enough: the URL needs the token
+        token = url.split("/s/")[1].split("/")[0]
+        assert httpx.post(url.replace(token, s.session_id), json=body).status_code == 403
+    late = httpx.post(url, json=body)
+    assert late.status_code == 403 and "ended" in late.json()["error"]["message"]
     (rec,) = tracker.get_records(data_id="late")
     assert rec.session_id == s.session_id
+
+
+def test_only_llm_endpoints_from_loopback_hosts(tracker: LLMTracker, sim: SimServer) -> None:
+    with tracker.track() as s:
+        proxy = local.proxy_for(tracker, s)
+        assert proxy is not None
+        base = proxy.base_url_for(sim.openai_base_url)
+        other = httpx.post(base + "/files", json={})
+        rebound = httpx.post(
+            base + "/chat/completions",
+            json={"model": "gpt-4o", "messages": []},
+            headers={"host": "attacker.example"},
+        )
+    assert other.status_code == 404 and "not an LLM endpoint" in other.json()["error"]["message"]
+    assert rebound.status_code == 403
 
 
 def test_gateway_stops_with_the_tracker(sim: SimServer) -> None:
@@ -175,6 +194,8 @@ def test_gateway_stops_with_the_tracker(sim: SimServer) -> None:
 
 async def test_app_without_a_tracker_answers_503() -> None:
     app = GatewayApp(lambda sid: None, Upstreams())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+    ) as c:
         r = await c.post("/s/abc/openai/v1/chat/completions", json={})
     assert r.status_code == 503

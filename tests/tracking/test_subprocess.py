@@ -15,7 +15,7 @@ import pytest
 from agentopt.gateway import local
 from agentopt.gateway.upstreams import Upstreams
 from agentopt.sim import SimServer
-from agentopt.tracking import LLMTracker
+from agentopt.tracking import LLMTracker, subprocess_front
 from agentopt.tracking.subprocess_env import (
     BASE_URL_VARS,
     SESSION_ID_VAR,
@@ -137,11 +137,11 @@ def tracker(sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[LLMTrac
     monkeypatch.setenv("ANTHROPIC_BASE_URL", sim.anthropic_base_url)
     t = LLMTracker(cache=False, cache_dir=None)
     t.start()
-    local.install_popen(t)
+    subprocess_front.install(t)
     try:
         yield t
     finally:
-        local.uninstall_popen(t)
+        subprocess_front.uninstall(t)
         local.stop_gateway(t)
         t.close()
 
@@ -257,7 +257,9 @@ def test_inside_a_session_the_child_sees_the_gateway(tracker: LLMTracker) -> Non
     with tracker.track(data_id="e") as s:
         env = _child_env()
     assert env[SESSION_ID_VAR] == s.session_id
-    assert env["OPENAI_BASE_URL"] is not None and f"/s/{s.session_id}/" in env["OPENAI_BASE_URL"]
+    # the URL names the session by its token, not by its id (item 24)
+    assert env["OPENAI_BASE_URL"] is not None and "/s/" in env["OPENAI_BASE_URL"]
+    assert s.session_id not in env["OPENAI_BASE_URL"]
     # an explicit env that names the base URL wins
     with tracker.track(data_id="e2"):
         mine = _child_env(

@@ -174,7 +174,7 @@ def test_no_session_proxy_outside_a_session() -> None:
 def test_session_proxy_inside_a_session() -> None:
     with LLMTracker(cache=False) as t, t.track(data_id="p") as s:
         proxy = tracking.get_current_session_proxy()
-        assert proxy is not None and proxy.port > 0 and s.session_id in proxy.url
+        assert proxy is not None and proxy.port > 0 and proxy.token in proxy.url
         env = proxy.env_dict()
         assert env["OPENAI_BASE_URL"].startswith(proxy.url)
         assert t.get_session_env()["OPENAI_BASE_URL"].startswith(proxy.url)
