@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentopt.exceptions import ConfigError
 from agentopt.gateway.resolve import GatewayError
+from agentopt.records import CallRecord
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -93,6 +94,7 @@ def control_app(daemon: Daemon, app: DaemonApp) -> Any:
             agent_id=data.get("agent_id"),
             alias=alias,
             session_id=data.get("session_id"),
+            anonymous=bool(data.get("anonymous")),
         )
         return s.public(), 201
 
@@ -104,8 +106,22 @@ def control_app(daemon: Daemon, app: DaemonApp) -> Any:
 
     async def records(request: Request) -> Any:
         filters = {k: request.query_params.get(k) for k in _ID_KEYS}
+        await daemon.settle({k: v for k, v in filters.items() if v is not None})
         recs = daemon.store.query(**{k: v for k, v in filters.items() if v is not None})
         return {"records": [r.model_dump(mode="json") for r in recs]}
+
+    async def append_records(request: Request) -> Any:
+        data = await body_of(request)
+        rows = data.get("records")
+        if not isinstance(rows, list):
+            raise GatewayError(400, "records: 'records' must be a list of call records")
+        try:
+            recs = [CallRecord.model_validate(r) for r in rows]
+        except ValueError as exc:
+            raise GatewayError(400, f"records: not a call record: {exc}") from None
+        for r in recs:
+            daemon.store.append(r)
+        return {"appended": len(recs)}, 201
 
     async def count(request: Request) -> Any:
         return {"count": len(daemon.store)}
@@ -194,6 +210,7 @@ def control_app(daemon: Daemon, app: DaemonApp) -> Any:
         Route(f"{P}/sessions/{{token}}", guarded(close_session), methods=["DELETE"]),
         Route(f"{P}/records", guarded(records), methods=["GET"]),
         Route(f"{P}/records", guarded(clear_records), methods=["DELETE"]),
+        Route(f"{P}/records", guarded(append_records), methods=["POST"]),
         Route(f"{P}/records/count", guarded(count), methods=["GET"]),
         Route(f"{P}/flush", guarded(flush), methods=["POST"]),
         Route(f"{P}/feedback", guarded(feedback), methods=["POST"]),

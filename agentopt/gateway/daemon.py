@@ -15,6 +15,7 @@ serves it over HTTP; :func:`~agentopt.gateway.cli.cli_main` runs it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -190,7 +191,8 @@ class Daemon:
         call_id: str,
         alias: Alias | None,
         pinned: str | None,
-    ) -> CallSession:
+    ) -> CallSession | None:
+        """The session a call's record carries (None: a call with no ids, not routed)."""
         if base is not None:
             merged = base.ids()
             for k, v in ids.items():
@@ -198,6 +200,8 @@ class Daemon:
                     merged[k] = v
         else:
             merged = ids
+        if alias is None and pinned is None and not any(merged.values()):
+            return None
         return CallSession(
             session_id=merged.get("session_id") or call_id,
             data_id=merged.get("data_id"),
@@ -229,6 +233,23 @@ class Daemon:
     def _on_record(self, rec: CallRecord) -> None:
         if rec.call_id in self._waiting:
             self._waiting[rec.call_id] = rec
+
+    async def settle(self, filters: dict[str, str], timeout: float = 10.0) -> None:
+        """Wait (up to ``timeout`` s) until no call matching ``filters`` is still
+        being recorded, so a read right after a stream ends sees its record."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = False
+            for state in list(self.pipeline._open.values()):
+                s = state.exchange.session
+                if s is None:
+                    continue
+                if all(getattr(s, k, None) == v for k, v in filters.items()):
+                    busy = True
+                    break
+            if not busy:
+                return
+            await asyncio.sleep(0.002)
 
     # -- feedback -------------------------------------------------------------------
 

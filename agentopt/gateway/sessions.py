@@ -40,11 +40,12 @@ class DaemonSession:
     combo_id: str | None = None
     agent_id: str | None = None
     alias: str | None = None
+    anonymous: bool = False  # stands for "no session": its calls carry no ids
     extra: dict[str, Any] = field(default_factory=dict)
 
     def ids(self) -> dict[str, str | None]:
         return {
-            "session_id": self.session_id,
+            "session_id": None if self.anonymous else self.session_id,
             "data_id": self.data_id,
             "combo_id": self.combo_id,
             "agent_id": self.agent_id,
@@ -74,6 +75,7 @@ class SessionTable:
         agent_id: object = None,
         alias: str | None = None,
         session_id: str | None = None,
+        anonymous: bool = False,
     ) -> DaemonSession:
         s = DaemonSession(
             session_id=session_id or uuid.uuid4().hex,
@@ -82,6 +84,7 @@ class SessionTable:
             combo_id=_str(combo_id),
             agent_id=_str(agent_id),
             alias=alias,
+            anonymous=anonymous,
         )
         with self._lock:
             self._by_token[s.token] = s

@@ -127,7 +127,9 @@ class LLMTracker:
         gateway = os.environ.get(GATEWAY_URL_ENV)
         self._backend: Backend
         if gateway:
-            self._backend = RemoteBackend(gateway)  # type: ignore[assignment]
+            self._backend = RemoteBackend(
+                gateway, redact=redact, price_book=price_book, registry=registry
+            )
         else:
             self._backend = InProcessBackend(
                 cache=cache,
@@ -144,6 +146,9 @@ class LLMTracker:
         self._lock = threading.RLock()
         self._gateway: Any = None
         self._session_end_hooks: list[Callable[[SessionInfo], None]] = []
+        end_session = getattr(self._backend, "end_session", None)
+        if end_session is not None:  # a remote backend closes the daemon's session too
+            self._session_end_hooks.append(end_session)
 
     # -- lifecycle -------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from t1_helpers import MSG, OPENAI_KEY
 
 import agentopt.tracking as tracking
-from agentopt.exceptions import NotBuiltError, TrackingError
+from agentopt.exceptions import TrackingError
 from agentopt.sim import SimServer
 from agentopt.tracking import LLMTracker, carry_session, current_session
 
@@ -163,8 +163,8 @@ def test_stop_ends_sessions_and_close_is_final(oc: openai.OpenAI) -> None:
 
 def test_gateway_url_env_selects_the_remote_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENTOPT_GATEWAY_URL", "http://127.0.0.1:9")
-    with pytest.raises(NotBuiltError, match="AGENTOPT_GATEWAY_URL"):
-        LLMTracker()
+    with pytest.raises(TrackingError, match=r"AGENTOPT_GATEWAY_URL=http://127\.0\.0\.1:9"):
+        LLMTracker()  # it tries the daemon there (tests/tracking/test_remote.py runs one)
 
 
 def test_no_session_proxy_outside_a_session() -> None:
