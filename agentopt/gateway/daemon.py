@@ -234,22 +234,31 @@ class Daemon:
         if rec.call_id in self._waiting:
             self._waiting[rec.call_id] = rec
 
+    def _busy(self, filters: dict[str, str]) -> bool:
+        """Whether a call matching ``filters`` (every call when empty) is still open."""
+        for state in list(self.pipeline._open.values()):
+            if not filters:
+                return True
+            s = state.exchange.session
+            if s is not None and all(getattr(s, k, None) == v for k, v in filters.items()):
+                return True
+        return False
+
     async def settle(self, filters: dict[str, str], timeout: float = 10.0) -> None:
         """Wait (up to ``timeout`` s) until no call matching ``filters`` is still
-        being recorded, so a read right after a stream ends sees its record."""
+        being recorded: a stream's record is made when the upstream body ends,
+        which may be just after the caller read its last event."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            busy = False
-            for state in list(self.pipeline._open.values()):
-                s = state.exchange.session
-                if s is None:
-                    continue
-                if all(getattr(s, k, None) == v for k, v in filters.items()):
-                    busy = True
-                    break
-            if not busy:
-                return
+        while self._busy(filters) and time.monotonic() < deadline:
             await asyncio.sleep(0.002)
+
+    def records(self, timeout: float = 10.0, **filters: str) -> list[CallRecord]:
+        """The records matching ``filters`` (``data_id=``, ``session_id=``…), once
+        the calls they name are recorded (from any thread but the server's)."""
+        deadline = time.monotonic() + timeout
+        while self._busy(filters) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        return self.store.query(**filters)
 
     # -- feedback -------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ def test_openai_caller_reaches_an_anthropic_model_and_gets_openai_back(sim: SimS
     assert (r.model_extra or {})["_routing"]["selected_model"] == "anthropic/claude-haiku-4-5"
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert tool.choices[0].message.tool_calls[0].function.name == "get_weather"  # type: ignore[index]
-    recs = d.store.all()
+    recs = d.records()
     assert [(x.provider, x.model, x.stream) for x in recs] == [
         ("anthropic", "claude-haiku-4-5", False),
         ("anthropic", "claude-haiku-4-5", True),
@@ -72,7 +72,7 @@ def test_anthropic_caller_reaches_an_openai_model_and_gets_anthropic_back(sim: S
     assert m.type == "message" and m.content[0].type == "text"
     assert text
     assert any(b.type == "tool_use" and b.name == "get_weather" for b in t.content)
-    assert [(x.provider, x.model) for x in d.store.all()] == [
+    assert [(x.provider, x.model) for x in d.records()] == [
         ("openai", "gpt-4o-mini"),
         ("openai", "gpt-4.1"),
         ("openai", "gpt-4o"),
@@ -151,7 +151,7 @@ def test_feedback_by_data_id_credits_the_alias_router(sim: SimServer) -> None:
             assert fb.json() == {"credited": ["smart"]}
         again = httpx.post(server.url + "/v1/feedback", json={"data_id": "q0", "score": 1.0})
         stats = d.aliases["smart"].router.stats()
-    assert [r.data_id for r in d.store.all()] == ["q0", "q1", "q2"]
+    assert [r.data_id for r in d.records()] == ["q0", "q1", "q2"]
     assert stats["feedbacks"] == 3  # a second feedback for q0 is refused, not credited twice
     assert again.status_code == 404
 
@@ -171,6 +171,6 @@ def test_fallback_alias_tries_the_next_target_and_records_both(sim: SimServer) -
     assert r.status_code == 200
     assert body["_routing"]["selected_model"] == "openai/gpt-4o-mini"
     assert body["_routing"]["fallback_from"] == "openai/gpt-4o"
-    failed, ok = d.store.all()
+    failed, ok = d.records()
     assert (failed.model, failed.status_code) == ("gpt-4o", 500)
     assert (ok.model, ok.status_code, ok.call_id) == ("gpt-4o-mini", 200, body["_request_id"])

@@ -46,7 +46,7 @@ def test_openai_sdk_sync_call_carries_request_id_cost_and_routing(daemon: Daemon
     r = raw.parse()
     rid = raw.headers["x-agentopt-request-id"]
     extra = r.model_extra or {}
-    (rec,) = daemon.store.all()
+    (rec,) = daemon.records()
     assert rec.call_id == rid == extra["_request_id"]
     assert r.model == "gpt-4o-mini" and r.choices[0].message.content
     assert extra["_cost"] == pytest.approx(rec.cost_usd) and rec.cost_usd > 0
@@ -78,7 +78,7 @@ def test_unpriced_model_has_null_cost_never_zero(sim: SimServer) -> None:
     assert r.status_code == 200, body
     assert "_cost" in body and body["_cost"] is None
     assert priced.json()["_cost"] > 0
-    assert [x.cost_usd is None for x in d.store.all()] == [True, False]
+    assert [x.cost_usd is None for x in d.records()] == [True, False]
 
 
 async def test_openai_sdk_async_stream_is_recorded_with_usage(daemon: Daemon, url: str) -> None:
@@ -92,7 +92,7 @@ async def test_openai_sdk_async_stream_is_recorded_with_usage(daemon: Daemon, ur
     chunks = [c async for c in stream]
     await client.close()
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    (rec,) = daemon.store.all()
+    (rec,) = daemon.records()
     assert text and rec.stream and rec.error is None
     assert (rec.requested_model, rec.model) == ("openai/gpt-4.1", "gpt-4.1")
     assert rec.completion_tokens == chunks[-1].usage.completion_tokens  # type: ignore[union-attr]
@@ -118,7 +118,7 @@ def test_openai_sdk_tools_round_trip(daemon: Daemon, url: str) -> None:
         tools=[WEATHER_TOOL],  # type: ignore[list-item]
     )
     assert follow.choices[0].message.content
-    assert [r.model for r in daemon.store.all()] == ["gpt-4o", "gpt-4o"]
+    assert [r.model for r in daemon.records()] == ["gpt-4o", "gpt-4o"]
 
 
 def test_anthropic_sdk_sync_stream_and_tools(daemon: Daemon, url: str) -> None:
@@ -141,7 +141,7 @@ def test_anthropic_sdk_sync_stream_and_tools(daemon: Daemon, url: str) -> None:
     )
     assert text and final.usage.output_tokens > 0
     assert any(b.type == "tool_use" for b in t.content)
-    recs = daemon.store.all()
+    recs = daemon.records()
     assert [(r.provider, r.model, r.stream) for r in recs] == [
         ("anthropic", "claude-haiku-4-5", False),
         ("anthropic", "claude-haiku-4-5", True),
@@ -155,7 +155,7 @@ async def test_anthropic_sdk_async(daemon: Daemon, url: str) -> None:
     client = anthropic.AsyncAnthropic(base_url=url, api_key="anything")
     m = await client.messages.create(model="claude-haiku-4-5", max_tokens=20, messages=_msg())  # type: ignore[arg-type]
     await client.close()
-    (rec,) = daemon.store.all()
+    (rec,) = daemon.records()
     assert (m.model_extra or {})["_request_id"] == rec.call_id
 
 
@@ -173,7 +173,7 @@ def test_raw_http_like_curl(daemon: Daemon, url: str) -> None:
     )
     assert streamed.headers["content-type"].startswith("text/event-stream")
     assert b"message_stop" in streamed.content
-    assert streamed.headers["x-agentopt-request-id"] in {x.call_id for x in daemon.store.all()}
+    assert streamed.headers["x-agentopt-request-id"] in {x.call_id for x in daemon.records()}
 
 
 def test_models_healthz_and_bad_requests(daemon: Daemon, url: str) -> None:
@@ -188,7 +188,7 @@ def test_models_healthz_and_bad_requests(daemon: Daemon, url: str) -> None:
     assert "no provider 'nowhere'" in unknown.json()["error"]["message"]
     missing = httpx.post(url + "/v1/nothing", json={})
     assert missing.status_code == 404
-    assert daemon.store.all() == []
+    assert daemon.records() == []
 
 
 def test_embeddings_and_count_tokens_pass_through(daemon: Daemon, url: str) -> None:
@@ -212,5 +212,5 @@ def test_litellm_as_a_client(daemon: Daemon, url: str) -> None:
         model="openai/gpt-4o-mini", api_base=url + "/v1", api_key="anything", messages=_msg()
     )
     assert r.choices[0].message.content  # type: ignore[union-attr]
-    (rec,) = daemon.store.all()
+    (rec,) = daemon.records()
     assert rec.model == "gpt-4o-mini" and rec.cost_usd is not None

@@ -195,7 +195,7 @@ def test_a_planted_key_is_never_in_the_store_logs_or_errors(
         records = httpx.get(
             server.url + "/agentopt/v1/records", headers={"x-api-key": DAEMON_KEY}
         ).text
-        export = "\n".join(r.model_dump_json() for r in d.store.all())
+        export = "\n".join(r.model_dump_json() for r in d.records())
     assert "upstream" in bodies[0] and "ConnectError" in bodies[0]
     secrets = [*PLANTED.values(), DAEMON_KEY]
     haystacks = {

@@ -73,7 +73,7 @@ def test_alias_is_on_the_record_and_usage_is_served(sim: SimServer) -> None:
         httpx.post(server.url + "/v1/chat/completions", json={"model": "gpt-4.1", "messages": MSG})
         usage = httpx.get(server.url + "/agentopt/v1/usage", params={"group_by": "alias"}).json()
         bad = httpx.get(server.url + "/agentopt/v1/usage", params={"colour": "red"})
-    assert [r.alias for r in d.store.all()] == ["cheap", None]
+    assert [r.alias for r in d.records()] == ["cheap", None]
     by_alias = {g["key"]["alias"]: g["requests"] for g in usage["groups"]}
     assert by_alias == {"cheap": 1, None: 1}
     assert bad.status_code == 400

@@ -90,7 +90,7 @@ def test_readme_tracking_example_gives_the_same_records_in_both_modes(
     expected = _calls(local.records)
     assert len(expected) == 2
     assert _calls(remote.records) == expected
-    assert _calls(d.store.all()) == expected  # held by the daemon
+    assert _calls(d.records()) == expected  # held by the daemon
     assert remote.get_cost() == pytest.approx(local.get_cost())
     assert remote.get_usage() == local.get_usage()
 
@@ -104,7 +104,7 @@ def test_readme_routing_example_learns_the_same_in_both_modes(
     remote = _run(code, tmp_path / "remote", url, monkeypatch)
     assert remote["router"].stats()["arms"] == local["router"].stats()["arms"]
     assert _calls(remote["tracker"].records) == _calls(local["tracker"].records)
-    routed = [r.model for r in d.store.all()]
+    routed = [r.model for r in d.records()]
     assert len(routed) == 30 and set(routed) <= {"gpt-4o-mini", "gpt-4o"}
 
 
@@ -112,7 +112,7 @@ def test_readme_selection_example_gives_the_same_observations_in_both_modes(
     daemon: tuple[Daemon, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     d, url = daemon
-    code = _block("ModelSelector(")
+    code = _block("selector = ModelSelector(")
     keep = ["combo", "datapoint", "score", "cost_usd", "input_tokens", "output_tokens", "error"]
 
     def observations(ns: dict[str, Any]) -> list[dict[str, Any]]:
@@ -123,7 +123,7 @@ def test_readme_selection_example_gives_the_same_observations_in_both_modes(
     local = observations(_run(code, tmp_path / "local", None, monkeypatch))
     remote = observations(_run(code, tmp_path / "remote", url, monkeypatch))
     assert local and remote == local
-    assert len(d.store) > 0 and all(r.combo_id is not None for r in d.store.all())
+    assert len(d.store) > 0 and all(r.combo_id is not None for r in d.records())
 
 
 def test_subprocess_children_of_a_remote_session_reach_the_daemon(
@@ -152,7 +152,7 @@ def test_subprocess_children_of_a_remote_session_reach_the_daemon(
         )
     assert (rec.agent_id, rec.session_id, rec.model) == ("cli", s.session_id, "gpt-4o")
     assert late.status_code == 403
-    assert [r.call_id for r in d.store.all()] == [rec.call_id]
+    assert [r.call_id for r in d.records()] == [rec.call_id]
 
 
 def test_litellm_calls_of_a_remote_tracker_are_held_by_the_daemon(
@@ -172,7 +172,7 @@ def test_litellm_calls_of_a_remote_tracker_are_held_by_the_daemon(
             )
         (rec,) = t.get_records(data_id="ll")
     assert rec.model and "gpt-4o-mini" in rec.model and rec.cost_usd is not None
-    assert [r.call_id for r in d.store.all()] == [rec.call_id]
+    assert [r.call_id for r in d.records()] == [rec.call_id]
 
 
 def test_an_unreachable_daemon_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
