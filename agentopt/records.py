@@ -112,9 +112,15 @@ class CallRecord(BaseModel):
     ``requested_model`` is what the caller asked for; ``model`` is the model that
     actually answered (after routing). When usage could not be parsed from a
     successful response, ``model`` is :data:`PARSE_FAILED` and ``error`` says why.
-    ``cost_usd`` is None when the model is unpriced; ``ttft_seconds`` is None when
-    the call was not streamed. ``alias`` is the gateway alias the call was
-    addressed to (``agentopt serve``), None otherwise.
+    ``cost_usd`` is None when the model is unpriced or its usage is unknown.
+    ``usage_known`` is False when a call that may have been billed did not report
+    its usage (a stream without its usage chunk, a body that could not be parsed, a
+    stream cut short): its token counts are then only what was seen (a lower bound,
+    often 0) and its cost is None, never a silent $0. ``ttft_seconds`` is the time
+    to the first content (text, tool-call or reasoning delta) of a stream and
+    ``first_byte_seconds`` the time to its first body byte; both are None when the
+    call was not streamed. ``alias`` is the gateway alias the call was addressed
+    to (``agentopt serve``), None otherwise.
     """
 
     call_id: str = Field(default_factory=_new_id)
@@ -132,6 +138,8 @@ class CallRecord(BaseModel):
     reasoning_tokens: int = 0
     latency_seconds: float = 0.0
     ttft_seconds: float | None = None
+    first_byte_seconds: float | None = None
+    usage_known: bool = True
     cost_usd: float | None = None
     request_url: str | None = None
     request_body: Any = None

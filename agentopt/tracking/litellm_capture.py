@@ -1,23 +1,19 @@
-"""The litellm front-end: route before the call, record from litellm's callbacks.
+"""The litellm front-end: route before the call, then cache, forward and record.
 
 While a tracker runs and litellm is imported, ``litellm.completion`` and
 ``litellm.acompletion`` are wrapped. The wrapper asks the session's router
-for the model, tags the call with a ``litellm_call_id`` and marks the context
-so that litellm's own httpx traffic is not captured a second time. One
-process-wide :class:`CustomLogger` turns litellm's success and failure events
-for tagged calls into records through the tracker's Recorder.
+for the model, looks the call up in the tracker's response cache, tags the
+call with a ``litellm_call_id`` and marks the context so that litellm's own
+httpx traffic is not captured a second time. It records the call itself
+(:class:`~agentopt.tracking.pending.PendingCall`): a whole response before
+``completion`` returns, a stream when the caller reaches its end or leaves it,
+a failure when the call raises. So the record is in the store by the time the
+caller can look, and nothing waits for litellm's logging thread. A call sent
+to a tracker's own loopback gateway is left to the gateway, which records it.
 
 litellm is never imported by this module on its own: if it is not imported
 when a tracker starts, an import hook patches it the moment user code imports
-it (:mod:`agentopt.tracking.import_hooks`). A non-streamed call is recorded
-by the wrapper from the response it returns (whoever comes first, the wrapper
-or litellm's success event, takes the pending call; the other finds nothing),
-so the caller never waits for litellm's logging thread. Streams are recorded
-from the success event, which arrives from litellm's thread pool *after* the
-stream ends, so readers wait for the calls still pending (:func:`wait_pending`)
-instead of the caller paying on every call. The logger stays registered once
-added (litellm cannot reliably unregister one); with no tracker running it
-ignores every event.
+it (:mod:`agentopt.tracking.import_hooks`).
 """
 
 from __future__ import annotations
@@ -25,42 +21,37 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import json
 import logging
+import os
 import random
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from agentopt.records import Usage
 from agentopt.tracking.import_hooks import cancel, when_imported
-from agentopt.tracking.pending import PendingCall as _Pending
+from agentopt.tracking.pending import PendingCall
 from agentopt.tracking.pipeline import Pipeline, _bypass
-from agentopt.tracking.recorder import Exchange
+from agentopt.tracking.providers import is_ignored_origin
+from agentopt.tracking.recorder import Exchange, usage_or_unknown
 from agentopt.tracking.session import SessionInfo
 
 if TYPE_CHECKING:
     from agentopt.tracking.tracker import LLMTracker
 
-__all__ = ["calling_litellm", "install", "installed", "uninstall", "wait_pending"]
+__all__ = ["abandon_streams", "calling_litellm", "install", "installed", "uninstall"]
 
 log = logging.getLogger("agentopt.tracking")
 
 _lock = threading.Lock()
 _trackers: list[LLMTracker] = []
 _originals: dict[str, Any] = {}
-_logger: Any = None
 _in_call: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "agentopt_in_litellm", default=False
 )
-
-#: How long a reader waits for litellm's success callbacks still in flight.
-PENDING_TIMEOUT_S = 10.0
-
-
-_pending: dict[str, _Pending] = {}
+_streams: dict[int, tuple[PendingCall, Any]] = {}  # streams handed out, not over yet
 
 
 # -- install / uninstall -----------------------------------------------------------------
@@ -114,20 +105,14 @@ def installed() -> bool:
 
 
 def _patch(mod: ModuleType) -> None:
-    global _logger
     mod.suppress_debug_info = True  # type: ignore[attr-defined]
     _originals["completion"] = mod.completion
     _originals["acompletion"] = mod.acompletion
     mod.completion = _wrap_sync(mod.completion)  # type: ignore[attr-defined]
     mod.acompletion = _wrap_async(mod.acompletion)  # type: ignore[attr-defined]
-    if _logger is None:
-        from agentopt.tracking.litellm_logger import make_logger
-
-        _logger = make_logger(_on_success, _on_failure)
-        mod.callbacks.append(_logger)
 
 
-# -- the wrappers -----------------------------------------------------------------------
+# -- before the call: route, tag, look up the cache ---------------------------------------
 
 
 def _resolve() -> tuple[Pipeline, SessionInfo | None] | None:
@@ -136,17 +121,50 @@ def _resolve() -> tuple[Pipeline, SessionInfo | None] | None:
     return resolve()
 
 
-def _prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
-    """Route the call and register it as pending: new kwargs and the call id."""
+#: Where litellm sends a provider's calls when no ``api_base`` is given, in its order.
+_BASE_ENV = {
+    "openai": ("OPENAI_BASE_URL", "OPENAI_API_BASE"),
+    "anthropic": ("ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL"),
+}
+
+
+def _api_base(kwargs: dict[str, Any], model: Any) -> str | None:
+    """The base URL litellm will call (as far as it can be told before the call)."""
+    base = kwargs.get("api_base") or kwargs.get("base_url")
+    if base:
+        return str(base)
+    provider = model.split("/", 1)[0] if isinstance(model, str) and "/" in model else "openai"
+    for var in _BASE_ENV.get(provider, ()):
+        value = os.environ.get(var)
+        if value:
+            return value
+    return None
+
+
+def _own_gateway(url: str | None) -> bool:
+    """Whether ``url`` is a tracker's own loopback gateway (which records its calls)."""
+    if not url:
+        return False
+    try:
+        return is_ignored_origin(url)
+    except Exception:
+        return False
+
+
+def _prepare(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[dict[str, Any], PendingCall] | None:
+    """Route the call and tag it: new kwargs and the pending call (None: not ours)."""
     found = _resolve()
     if found is None:
         return None
     pipeline, session = found
     kwargs = dict(kwargs)
-    names = ("model", "messages")
-    for name, value in zip(names, args, strict=False):
+    for name, value in zip(("model", "messages"), args, strict=False):
         kwargs[name] = value
     requested = kwargs.get("model")
+    if _own_gateway(_api_base(kwargs, requested)):
+        return None  # the gateway routes, caches and records it (once)
     provider = (
         requested.split("/", 1)[0] if isinstance(requested, str) and "/" in requested else None
     )
@@ -157,9 +175,12 @@ def _prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, A
         model = choice
         kwargs["model"] = choice
         _retarget(pipeline, kwargs, requested, choice)
-    if kwargs.get("stream") and "stream_options" not in kwargs:
-        # litellm reports 0 tokens for streams to a custom api_base otherwise.
+    strip = False
+    if kwargs.get("stream") and not kwargs.get("stream_options"):
+        # Usage not reported is unknown: ask for it (litellm reports 0 tokens for
+        # streams to a custom api_base otherwise), and hide it from the caller.
         kwargs["stream_options"] = {"include_usage": True}
+        strip = True
     call_id = kwargs.get("litellm_call_id") or f"{random.getrandbits(128):032x}"
     kwargs["litellm_call_id"] = call_id
     ex = Exchange(
@@ -173,14 +194,104 @@ def _prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, A
         session=session,
         call_id=call_id,
     )
-    with _lock:
-        _pending[call_id] = _Pending(pipeline, ex, time.time())
-    return kwargs, call_id
+    call = PendingCall(pipeline, ex, strip_usage=strip, cache_key=_cache_key(pipeline, kwargs))
+    return kwargs, call
 
 
 _BODY_KEYS = frozenset(
     {"model", "messages", "tools", "tool_choice", "temperature", "max_tokens", "response_format"}
 )
+# kwargs that do not change the answer (transport, retries, bookkeeping)
+_NOT_IN_KEY = frozenset(
+    {
+        "api_key",
+        "api_base",
+        "base_url",
+        "stream",
+        "stream_options",
+        "litellm_call_id",
+        "metadata",
+        "num_retries",
+        "max_retries",
+        "timeout",
+        "request_timeout",
+        "client",
+        "litellm_logging_obj",
+        "extra_headers",
+        "headers",
+    }
+)
+
+
+def _cache_key(pipeline: Pipeline, kwargs: dict[str, Any]) -> str | None:
+    """The call's key in the tracker's response cache (None: caching is off)."""
+    cache = pipeline.cache
+    if cache is None:
+        return None
+    try:
+        from agentopt.tracking.cache import namespace_for
+
+        key = kwargs.get("api_key")
+        namespace = namespace_for({"authorization": str(key)} if key else {})
+        endpoint = f"litellm:{kwargs.get('api_base') or kwargs.get('base_url') or ''}"
+        body = {k: v for k, v in kwargs.items() if k not in _NOT_IN_KEY}
+        return cache.key(endpoint, body, namespace)
+    except Exception:
+        log.exception("agentopt: could not compute a cache key for a litellm call")
+        return None
+
+
+def _replay(call: PendingCall, *, is_async: bool) -> Any:
+    """The cached answer of ``call`` as litellm would give it (and its record), or None."""
+    cache = call.pipeline.cache
+    if cache is None or call.cache_key is None:
+        return None
+    try:
+        hit = cache.get(call.cache_key)
+    except Exception:
+        log.exception("agentopt: could not read the response cache")
+        return None
+    ex = call.exchange
+    if hit is None or hit.streamed != ex.stream:
+        return None
+    try:
+        from agentopt.tracking import litellm_logger as ll
+        from agentopt.tracking.parsing import StreamParser, parse_body
+        from agentopt.tracking.tee import split_events
+
+        if hit.streamed:
+            parser = StreamParser("openai")
+            parser.feed_all(hit.body)
+            parsed = parser.finish(complete=True)
+            events = [
+                json.loads(e.partition(b"data:")[2])
+                for e in split_events(hit.body)
+                if b"data:" in e and b"[DONE]" not in e
+            ]
+            answer: Any = (
+                ll.replay_async_stream(events, strip=call.strip_usage)
+                if is_async
+                else ll.replay_stream(events, strip=call.strip_usage)
+            )
+        else:
+            parsed = parse_body("openai", hit.status_code, hit.body)
+            answer = ll.replay_response(json.loads(hit.body))
+        call.done = True
+        call.pipeline.recorder.record(
+            ex,
+            status_code=hit.status_code,
+            model=hit.model or parsed.model,
+            usage=usage_or_unknown(parsed.usage, parsed.usage_found, hit.status_code),
+            response_body=parsed.body,
+            latency_seconds=hit.latency_seconds,
+            ttft_seconds=hit.ttft_seconds if hit.streamed else None,
+            cached=True,
+            error=parsed.error,
+        )
+        return answer
+    except Exception:
+        log.exception("agentopt: could not replay a cached litellm answer")
+        return None
 
 
 def _retarget(pipeline: Pipeline, kwargs: dict[str, Any], requested: Any, choice: str) -> None:
@@ -201,92 +312,32 @@ def _retarget(pipeline: Pipeline, kwargs: dict[str, Any], requested: Any, choice
             kwargs["api_base"] = api_base
 
 
-def _mark_returned(call_id: str) -> None:
-    p = _pending.get(call_id)
-    if p is not None:
-        p.returned = True
+# -- streams left open -------------------------------------------------------------------
 
 
-def _returned(call_id: str, result: Any) -> bool:
-    """A non-streamed call returned ``result``: record it from there, on the
-    caller's thread, unless litellm's success event already did. The event that
-    comes later finds nothing pending and is ignored, so nobody waits for
-    litellm's logging thread. Returns False (the event will record the call)
-    when ``result`` carries no usage to record."""
-    if getattr(result, "usage", None) is None:
-        _mark_returned(call_id)
-        return False
+def _opened(call: PendingCall, stream: Any) -> None:
     with _lock:
-        p = _pending.pop(call_id, None)
-    if p is None:
-        return True  # the success event came first and recorded it
-    try:
-        from agentopt.tracking.litellm_logger import usage_of
-
-        usage, model, body = usage_of(result, {})
-        hidden = getattr(result, "_hidden_params", None)
-        hidden = hidden if isinstance(hidden, dict) else {}
-        ex = p.exchange
-        ex.provider = hidden.get("custom_llm_provider") or ex.provider
-        ex.url = str(hidden.get("api_base") or ex.url)
-        p.pipeline.recorder.record(
-            ex,
-            status_code=200,
-            model=model or ex.model,
-            usage=usage,
-            response_body=body,
-            latency_seconds=max(0.0, time.time() - p.started),
-        )
-    except Exception:
-        log.exception("agentopt: could not record a litellm call")
-    finally:
-        p.mark_done()
-    return True
-
-
-def _mark_streaming(call_id: str) -> None:
-    p = _pending.get(call_id)
-    if p is not None:
-        p.streaming = True
-
-
-_ABANDONED = "stream ended early: the caller stopped reading before the end"
-
-
-def _abandon(call_id: str) -> None:
-    """Record a stream the caller closed (or dropped) before its end: litellm
-    reports nothing for it."""
-    with _lock:
-        p = _pending.pop(call_id, None)
-    if p is None:
-        return
-    try:
-        p.pipeline.recorder.record(
-            p.exchange,
-            status_code=200,
-            model=p.exchange.model,
-            usage=Usage(),
-            response_body=None,
-            latency_seconds=max(0.0, time.time() - p.started),
-            error=_ABANDONED,
-        )
-    except Exception:
-        log.exception("agentopt: could not record an abandoned litellm stream")
-    finally:
-        p.mark_done()
+        for k in [k for k, (c, _) in _streams.items() if c.done]:
+            del _streams[k]
+        _streams[id(call)] = (call, stream)
 
 
 def abandon_streams(tracker: LLMTracker) -> int:
     """Record the tracker's litellm streams still open as abandoned (``stop()``)."""
     pipeline = tracker._backend.pipeline()
-    open_ = [
-        cid
-        for cid, p in list(_pending.items())
-        if p.streaming and not p.returned and p.pipeline is pipeline
-    ]
-    for cid in open_:
-        _abandon(cid)
-    return len(open_)
+    with _lock:
+        mine = [(k, c, s) for k, (c, s) in _streams.items() if c.pipeline is pipeline]
+        for k, _, _ in mine:
+            del _streams[k]
+    n = 0
+    for _, call, stream in mine:
+        if not call.done:
+            call.stream_over(stream, complete=False)
+            n += 1
+    return n
+
+
+# -- the wrappers -----------------------------------------------------------------------
 
 
 def _wrap_sync(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -297,12 +348,15 @@ def _wrap_sync(original: Callable[..., Any]) -> Callable[..., Any]:
         prepared = _prepare(args, kwargs)
         if prepared is None:
             return original(*args, **kwargs)
-        kw, call_id = prepared
+        kw, call = prepared
+        hit = _replay(call, is_async=False)
+        if hit is not None:
+            return hit
         t1, t2 = _in_call.set(True), _bypass.set(True)
         try:
             result = original(**kw)
-        except BaseException:
-            _mark_returned(call_id)
+        except BaseException as exc:
+            call.failed(exc)
             raise
         finally:
             _bypass.reset(t2)
@@ -310,9 +364,10 @@ def _wrap_sync(original: Callable[..., Any]) -> Callable[..., Any]:
         if kw.get("stream"):
             from agentopt.tracking.litellm_logger import wrap_stream
 
-            _mark_streaming(call_id)
-            return wrap_stream(result, lambda: _mark_returned(call_id), lambda: _abandon(call_id))
-        _returned(call_id, result)
+            wrapped = wrap_stream(result, call)
+            _opened(call, result)
+            return wrapped
+        call.returned(result)
         return result
 
     return completion
@@ -326,116 +381,26 @@ def _wrap_async(original: Callable[..., Any]) -> Callable[..., Any]:
         prepared = _prepare(args, kwargs)
         if prepared is None:
             return await original(*args, **kwargs)
-        kw, call_id = prepared
+        kw, call = prepared
+        hit = _replay(call, is_async=True)
+        if hit is not None:
+            return hit
         t1, t2 = _in_call.set(True), _bypass.set(True)
         try:
             result = await original(**kw)
-        except BaseException:
-            _mark_returned(call_id)
+        except BaseException as exc:
+            call.failed(exc)
             raise
         finally:
             _bypass.reset(t2)
             _in_call.reset(t1)
-        from agentopt.tracking.litellm_logger import flush_async, wrap_async_stream
-
         if kw.get("stream"):
+            from agentopt.tracking.litellm_logger import wrap_async_stream
 
-            async def ended() -> None:
-                _mark_returned(call_id)
-                await flush_async()
-
-            _mark_streaming(call_id)
-            return wrap_async_stream(result, ended, lambda: _abandon(call_id))
-        if not _returned(call_id, result):
-            await flush_async()
+            wrapped = wrap_async_stream(result, call)
+            _opened(call, result)
+            return wrapped
+        call.returned(result)
         return result
 
     return acompletion
-
-
-# -- the logger's events ------------------------------------------------------------------
-
-
-def _take(kwargs: dict[str, Any]) -> _Pending | None:
-    call_id = kwargs.get("litellm_call_id")
-    if not call_id:
-        return None
-    with _lock:
-        return _pending.pop(call_id, None)
-
-
-def _on_success(kwargs: dict[str, Any], response: Any, start: Any, end: Any) -> None:
-    p = _take(kwargs)
-    if p is None:
-        return
-    try:
-        from agentopt.tracking.litellm_logger import usage_of
-
-        slo = kwargs.get("standard_logging_object") or {}
-        t0 = slo.get("startTime") or p.started
-        t_end = slo.get("endTime") or time.time()
-        t_first = slo.get("completionStartTime")
-        usage, model, body = usage_of(response, slo)
-        ex = p.exchange
-        ex.provider = slo.get("custom_llm_provider") or ex.provider
-        ex.url = str(slo.get("api_base") or ex.url)
-        p.pipeline.recorder.record(
-            ex,
-            status_code=200,
-            model=model or ex.model,
-            usage=usage,
-            response_body=body,
-            latency_seconds=max(0.0, float(t_end) - float(t0)),
-            ttft_seconds=(max(0.0, float(t_first) - float(t0)) if ex.stream and t_first else None),
-        )
-    except Exception:
-        log.exception("agentopt: could not record a litellm call")
-    finally:
-        p.mark_done()
-
-
-def _on_failure(kwargs: dict[str, Any], response: Any, start: Any, end: Any) -> None:
-    p = _take(kwargs)
-    if p is None:
-        return
-    try:
-        exc = kwargs.get("exception")
-        slo = kwargs.get("standard_logging_object") or {}
-        t0 = slo.get("startTime") or p.started
-        t_end = slo.get("endTime") or time.time()
-        status = getattr(exc, "status_code", None)
-        ex = p.exchange
-        ex.provider = slo.get("custom_llm_provider") or ex.provider
-        p.pipeline.recorder.record(
-            ex,
-            status_code=status if isinstance(status, int) else None,
-            model=ex.model,
-            usage=Usage(),
-            response_body=None,
-            latency_seconds=max(0.0, float(t_end) - float(t0)),
-            error=f"{type(exc).__name__}: {exc}" if exc is not None else "litellm call failed",
-        )
-    except Exception:
-        log.exception("agentopt: could not record a failed litellm call")
-    finally:
-        p.mark_done()
-
-
-def wait_pending(tracker: LLMTracker | None = None, timeout: float = PENDING_TIMEOUT_S) -> int:
-    """Wait until the success events of calls that already returned are recorded.
-
-    Returns how many calls were still unrecorded when the wait gave up."""
-    if not _pending:
-        return 0
-    pipeline = tracker._backend.pipeline() if tracker is not None else None
-    deadline = time.monotonic() + timeout
-    late = 0
-    for call_id, p in list(_pending.items()):
-        if not p.returned or (pipeline is not None and p.pipeline is not pipeline):
-            continue
-        if not p.wait(max(0.0, deadline - time.monotonic())):
-            late += 1
-            with _lock:
-                _pending.pop(call_id, None)
-            log.warning("agentopt: litellm never reported call %s; it is not recorded", call_id)
-    return late

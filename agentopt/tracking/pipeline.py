@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from agentopt.exceptions import RoutingError
-from agentopt.records import Usage
 from agentopt.tracking.parsing import (
     ParsedResponse,
     StreamParser,
@@ -46,10 +45,24 @@ from agentopt.tracking.parsing import (
     with_model,
 )
 from agentopt.tracking.providers import ProviderRegistry, ProviderSpec
-from agentopt.tracking.recorder import Exchange, Recorder
+from agentopt.tracking.recorder import Exchange, Recorder, usage_or_unknown
 from agentopt.tracking.routing import RouteState
 from agentopt.tracking.session import SessionInfo
-from agentopt.tracking.tee import CallState, replay_headers, split_events, streams_for
+from agentopt.tracking.tee import (
+    STRIP_USAGE,
+    USAGE_ASKED,
+    CallState,
+    replay_headers,
+    split_events,
+    streams_for,
+)
+from agentopt.tracking.usage_strip import (
+    UsageStripper,
+    ask_for_usage,
+    asks_for_usage,
+    is_chat_path,
+    strip_events,
+)
 
 if TYPE_CHECKING:
     from agentopt.tracking.cache import CachedResponse, ResponseCache
@@ -145,10 +158,12 @@ class Pipeline:
         hit = self._replay(plan, lib)
         if hit is not None:
             return hit
+        target = plan.target
+        if target is not None:
+            self.translator.prepare()  # one-off set-up is not the provider's latency
         state = self._state(plan)
         token = _bypass.set(True)
         try:
-            target = plan.target
             response = self.translator.send(plan, lib) if target is not None else send(plan.request)
         except BaseException as exc:
             state.fail(exc)
@@ -176,6 +191,8 @@ class Pipeline:
         hit = self._replay(plan, lib)
         if hit is not None:
             return hit
+        if plan.target is not None:
+            self.translator.prepare()  # one-off set-up is not the provider's latency
         state = self._state(plan)
         token = _bypass.set(True)
         try:
@@ -255,6 +272,18 @@ class Pipeline:
             else:
                 model, target_model, provider = name, name, target.name
                 url = httpx.URL(target.base_url + _ENDPOINT_PATHS.get(target.wire, ""))
+        extra: dict[str, Any] = {}
+        path = url.path if target is None else "/chat/completions"
+        if wire == "openai" and stream and is_chat_path(path) and isinstance(body, dict):
+            # Usage not reported is unknown: ask for it, and hide it from a caller
+            # that did not (see agentopt.tracking.usage_strip).
+            fuller = ask_for_usage(path, body)
+            if fuller is not None:
+                extra[STRIP_USAGE] = True
+                if target is None:
+                    body = fuller
+                    request = _rebuilt(request, url, body, lib)
+            extra[USAGE_ASKED] = fuller is not None or asks_for_usage(body)
         key = None
         if self.cache is not None and isinstance(body, dict):
             from agentopt.tracking.cache import namespace_for
@@ -279,6 +308,7 @@ class Pipeline:
             session=session,
             call_id=request.extensions.get(CALL_ID_EXTENSION),
             alias=getattr(session, "alias", None),
+            extra=extra,
         )
         return Plan(request, body, ex, key, target, target_model)
 
@@ -315,11 +345,22 @@ class Pipeline:
 
     def _watch(self, response: Any, state: CallState, tee: type[Any]) -> Any:
         state.begin(response)
+        strip = None
+        if state.exchange.extra.get(STRIP_USAGE) and _is_event_stream(response):
+            strip = UsageStripper()
         if hasattr(response, "_content"):  # already read (mock transports, translations)
             state.whole(response.content)
             state.finish(complete=True)
+            if strip is not None:
+                response._content = strip.feed(response.content) + strip.flush()
+                if "content-length" in response.headers:
+                    response.headers["content-length"] = str(len(response._content))
             return response
-        response.stream = tee(response.stream, state)
+        if strip is not None:  # the caller gets decoded, rewritten bytes
+            for name in ("content-encoding", "content-length"):
+                if name in response.headers:
+                    del response.headers[name]
+        response.stream = tee(response.stream, state, strip)
         return response
 
     def _replay(self, plan: Plan, lib: ModuleType = httpx) -> Any:
@@ -349,9 +390,10 @@ class Pipeline:
         headers = replay_headers(hit.headers)
         if hit.streamed:
             replay = streams_for(lib)[2]
-            return lib.Response(
-                hit.status_code, headers=headers, stream=replay(split_events(hit.body))
-            )
+            events = split_events(hit.body)
+            if plan.exchange.extra.get(STRIP_USAGE):
+                events = list(strip_events(events))
+            return lib.Response(hit.status_code, headers=headers, stream=replay(events))
         return lib.Response(hit.status_code, headers=headers, content=hit.body)
 
     @staticmethod
@@ -369,7 +411,7 @@ class Pipeline:
             ex,
             status_code=hit.status_code,
             model=hit.model or parsed.model,
-            usage=parsed.usage if parsed.usage is not None else Usage(),
+            usage=usage_or_unknown(parsed.usage, parsed.usage_found, hit.status_code),
             response_body=parsed.body,
             latency_seconds=hit.latency_seconds,
             ttft_seconds=hit.ttft_seconds if stream else None,
@@ -407,6 +449,11 @@ def _rebuilt(request: Any, url: httpx.URL, body: dict[str, Any], lib: ModuleType
     return lib.Request(
         request.method, str(url), headers=headers, content=content, extensions=request.extensions
     )
+
+
+def _is_event_stream(response: Any) -> bool:
+    ctype = response.headers.get("content-type", "")
+    return bool(response.status_code < 400 and "event-stream" in ctype)
 
 
 def _text(content: bytes) -> str | None:

@@ -34,6 +34,7 @@ __all__ = [
     "default_registry",
     "ignore_origin",
     "infer_wire",
+    "is_ignored_origin",
     "unignore_origin",
 ]
 
@@ -96,6 +97,11 @@ def unignore_origin(url: httpx.URL | str) -> None:
     """Undo :func:`ignore_origin`."""
     _IGNORED.discard(_origin(url))
     _GENERATION[0] += 1
+
+
+def is_ignored_origin(url: httpx.URL | str) -> bool:
+    """Whether ``url``'s host and port were passed to :func:`ignore_origin`."""
+    return _origin(url) in _IGNORED
 
 
 def infer_wire(path: str) -> Wire | None:

@@ -2,8 +2,10 @@
 
 Every front-end (httpx transport, litellm logger, gateway) ends here, so a
 record means the same thing whoever caught the call: usage parsed from the
-body or the stream, cost from the PriceBook (None when unpriced, 0 on a cache
-hit), headers never kept, message content dropped when ``redact=True``.
+body or the stream, cost from the PriceBook (None when unpriced or when the
+usage is unknown, 0 on a cache hit), headers never kept, message content
+dropped when ``redact=True``. Usage a front-end could not learn is passed as
+None: the record then says ``usage_known=False`` and costs None, never $0.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from agentopt.tracking.redact import scrub_body, scrub_url
 from agentopt.tracking.session import SessionInfo
 from agentopt.tracking.store import RecordStore
 
-__all__ = ["Exchange", "Recorder"]
+__all__ = ["Exchange", "Recorder", "usage_or_unknown"]
 
 log = logging.getLogger("agentopt.tracking")
 
@@ -39,6 +41,20 @@ def _new_id() -> str:
 
 _UUID_KEEP = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 _UUID_V4 = (0x4000 << 64) | (0x8000 << 48)
+
+
+_NO_USAGE = Usage()
+
+
+def usage_or_unknown(usage: Usage, reported: bool, status_code: int | None) -> Usage | None:
+    """The usage to record: ``usage`` when the provider reported it; when it did
+    not, None (unknown) for an answer that may have been billed (a 2xx/3xx), and
+    zero for no answer or an HTTP error (providers do not bill those)."""
+    if reported:
+        return usage
+    if status_code is None or status_code >= 400:
+        return usage
+    return None
 
 
 def _id_str(v: object) -> str | None:
@@ -127,10 +143,11 @@ class Recorder:
         *,
         status_code: int | None,
         model: str | None,
-        usage: Usage,
+        usage: Usage | None,
         response_body: Any,
         latency_seconds: float,
         ttft_seconds: float | None = None,
+        first_byte_seconds: float | None = None,
         cached: bool = False,
         error: str | None = None,
         cost_usd: float | None = None,
@@ -138,10 +155,17 @@ class Recorder:
     ) -> CallRecord:
         """Make the record of ``ex``, append it, and tell listeners and the router.
 
-        ``priced=True`` takes ``cost_usd`` as given (litellm's own price)."""
+        ``priced=True`` takes ``cost_usd`` as given (litellm's own price).
+        ``usage=None`` means the usage is unknown (see :func:`usage_or_unknown`):
+        the cost is then None (0 on a cache hit: nothing was paid)."""
         answered = model if model else ex.model
+        known = usage is not None
+        if usage is None:
+            usage = _NO_USAGE
         if cached:
             cost: float | None = 0.0
+        elif not known:
+            cost = None
         elif priced:
             cost = cost_usd
         else:
@@ -165,6 +189,10 @@ class Recorder:
                 "reasoning_tokens": usage.reasoning_tokens,
                 "latency_seconds": float(latency_seconds),
                 "ttft_seconds": None if ttft_seconds is None else float(ttft_seconds),
+                "first_byte_seconds": (
+                    None if first_byte_seconds is None else float(first_byte_seconds)
+                ),
+                "usage_known": known,
                 "cost_usd": None if cost is None else float(cost),
                 "request_url": scrub_url(ex.url),
                 "request_body": scrub_body(ex.request_body, redact=redact),

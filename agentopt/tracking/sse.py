@@ -12,7 +12,10 @@ and decodes a well-formed one in bulk (:mod:`agentopt.tracking.bulk`).
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -27,9 +30,9 @@ from agentopt.tracking.bulk import (
     split_stream,
 )
 from agentopt.tracking.providers import Wire
-from agentopt.tracking.wire_formats import ParsedResponse, snippet
+from agentopt.tracking.wire_formats import ParsedResponse, is_content_event, snippet
 
-__all__ = ["StreamParser"]
+__all__ = ["StreamParser", "first_content_chunk"]
 
 _RAW_LIMIT = 1 << 20  # bytes kept to parse a stream that turns out not to be SSE
 _BATCH = 256  # events decoded together
@@ -59,6 +62,21 @@ class StreamParser:
         self._bad: list[str] = []
         self._asm = assembler_for(wire)
         self._result: ParsedResponse | None = None
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._utf8_at = 0  # bytes checked so far
+        self._not_utf8: str | None = None  # why the caller could not decode the stream
+        self.done = False  # an OpenAI ``data: [DONE]`` was seen
+
+    def _check_utf8(self, chunk: bytes) -> None:
+        """Note the first byte the caller's SSE decoder would choke on (SSE is UTF-8)."""
+        if self._not_utf8 is not None:
+            return
+        try:
+            self._utf8.decode(chunk)
+        except UnicodeDecodeError as exc:
+            at = self._utf8_at + exc.start
+            self._not_utf8 = f"stream is not valid UTF-8 (byte {at}: {exc.reason}); the caller could not decode it"
+        self._utf8_at += len(chunk)
 
     # -- feeding ---------------------------------------------------------
 
@@ -66,6 +84,10 @@ class StreamParser:
         """Feed the next raw bytes of the stream."""
         if not chunk or self._result is not None:
             return
+        self._check_utf8(chunk)
+        self._feed(chunk)
+
+    def _feed(self, chunk: bytes) -> None:
         try:
             if self._raw is not None:
                 if len(self._raw) + len(chunk) <= _RAW_LIMIT:
@@ -96,6 +118,7 @@ class StreamParser:
         that fails there, goes through :meth:`feed` with the same result."""
         if not body or self._result is not None:
             return
+        self._check_utf8(body)
         if not (self._events or self._buf or self._data or self._pending):
             try:
                 if self._bulk(body):
@@ -104,7 +127,7 @@ class StreamParser:
                 if self._events:  # it failed half-way: keep what was parsed
                     self._bad.append(f"{type(exc).__name__}: {exc}")
                     return
-        self.feed(body)
+        self._feed(body)
 
     def _bulk(self, body: bytes) -> bool:
         """Parse ``body`` in bulk; False (nothing changed) when it is not plain enough."""
@@ -123,7 +146,7 @@ class StreamParser:
         self._raw = None
         self._events += n
         if done:
-            self._asm.terminal = True
+            self._asm.terminal = self.done = True
         self._bad.extend(self._asm.handle_all(names, objs, template))
         return True
 
@@ -149,7 +172,7 @@ class StreamParser:
         self._raw = None
         self._events += n_h + len(texts) + n_t
         if done_t:
-            asm.terminal = True
+            asm.terminal = self.done = True
         bad = self._bad
         bad.extend(asm.handle_all(names_h, objs_h))
         bad.extend(asm.add_texts(texts, template))
@@ -183,7 +206,7 @@ class StreamParser:
         self._raw = None
         self._events += 1
         if text == b"[DONE]" or text.strip() == b"[DONE]":
-            self._asm.terminal = True
+            self._asm.terminal = self.done = True
             return
         # Decoding is batched (one json.loads per batch is ~3x cheaper than one per event).
         self._pending.append((event, text))
@@ -259,6 +282,14 @@ class StreamParser:
 
     def _finish(self, complete: bool) -> ParsedResponse:
         self._drain()
+        if complete and self._not_utf8 is None:
+            try:
+                self._utf8.decode(b"", final=True)
+            except UnicodeDecodeError:
+                self._not_utf8 = (
+                    "stream is not valid UTF-8 (it ends inside a character); "
+                    "the caller could not decode it"
+                )
         bad_before = len(self._bad)
         if self._buf and complete:
             # A last event without its trailing blank line still counts.
@@ -290,6 +321,8 @@ class StreamParser:
                 errors.append("stream ended early: the caller stopped reading before the end")
         if self._bad:
             errors.append(f"{len(self._bad)} unparseable stream event(s), first: {self._bad[0]}")
+        if self._not_utf8 is not None:
+            errors.append(self._not_utf8)
         model = asm.model
         if model is None and usage is None and self._bad and self.status_code < 400:
             model = PARSE_FAILED
@@ -298,7 +331,9 @@ class StreamParser:
             usage=usage or Usage(),
             error="; ".join(errors) or None,
             body=body,
-            usage_found=usage is not None,
+            # Usage counts only once final: a stream cut before its terminal event
+            # (or before OpenAI's usage chunk) has not reported what it cost.
+            usage_found=usage is not None and asm.terminal,
         )
 
     def _not_sse(self, complete: bool) -> ParsedResponse:
@@ -323,3 +358,30 @@ class StreamParser:
         else:
             what = "empty stream: no event received"
         return ParsedResponse(model=PARSE_FAILED, error=what)
+
+
+_EVENT_END = re.compile(rb"\r?\n\r?\n")
+
+
+def first_content_chunk(wire: Wire, chunks: Sequence[bytes]) -> int | None:
+    """The index of the chunk that completed the stream's first content event
+    (see :func:`~agentopt.tracking.wire_formats.is_content_event`), or None when
+    no event carries content. Reads only as far as that event."""
+    buf = b""
+    for i, chunk in enumerate(chunks):
+        buf = buf + chunk if buf else chunk
+        start = 0
+        for m in _EVENT_END.finditer(buf):
+            event = buf[start : m.start()]
+            start = m.end()
+            data = [line[5:] for line in event.splitlines() if line.startswith(b"data:")]
+            if not data:
+                continue
+            try:
+                obj = json.loads(b"\n".join(data))
+            except ValueError:
+                continue
+            if is_content_event(wire, obj):
+                return i
+        buf = buf[start:]
+    return None

@@ -20,7 +20,9 @@ import httpx
 
 from agentopt.records import PARSE_FAILED, CallRecord, Usage
 from agentopt.tracking.parsing import StreamParser, parse_body
-from agentopt.tracking.recorder import Exchange, Recorder
+from agentopt.tracking.recorder import Exchange, Recorder, usage_or_unknown
+from agentopt.tracking.sse import first_content_chunk
+from agentopt.tracking.usage_strip import UsageStripper
 
 if TYPE_CHECKING:
     from agentopt.tracking.cache import ResponseCache
@@ -30,6 +32,12 @@ __all__ = ["AsyncTee", "CallState", "ReplayStream", "SyncTee", "split_events", "
 log = logging.getLogger("agentopt.tracking")
 
 ABANDONED = "stream closed by the caller before it ended"
+NO_USAGE_CHUNK = "stream truncated: upstream closed before its usage chunk"
+
+#: ``Exchange.extra`` keys: the request asked for OpenAI's usage chunk (the caller
+#: did, or the pipeline did for it), and the caller must not see it (the pipeline did).
+USAGE_ASKED = "usage_asked"
+STRIP_USAGE = "strip_usage"
 
 
 def _decoder(headers: httpx.Headers) -> Callable[[bytes], bytes] | None:
@@ -66,6 +74,7 @@ class CallState:
         "_done",
         "_lock",
         "_parser",
+        "_times",
         "cache",
         "cache_key",
         "exchange",
@@ -96,6 +105,7 @@ class CallState:
         self.status_code: int | None = None
         self.headers: httpx.Headers = _NO_HEADERS  # until begin(); never mutated
         self._chunks: list[bytes] = []
+        self._times: list[float] = []  # when each chunk of _chunks arrived
         self._parser: StreamParser | None = None
         self._decode: Callable[[bytes], bytes] | None = None
         self._done = False
@@ -114,8 +124,10 @@ class CallState:
         """One chunk of the body went by."""
         if not data:
             return
+        now = time.perf_counter()
         if self.first_chunk_at is None:
-            self.first_chunk_at = time.perf_counter()
+            self.first_chunk_at = now
+        self._times.append(now)
         if self._decode is not None:
             try:
                 data = self._decode(data)
@@ -157,9 +169,12 @@ class CallState:
         end = time.perf_counter()
         ex = self.exchange
         status = self.status_code
-        ttft = None
+        ttft = first_byte = None
         if ex.stream and self.first_chunk_at is not None:
-            ttft = self.first_chunk_at - self.started
+            first_byte = ttft = self.first_chunk_at - self.started
+            if self._parser is not None:  # an event stream: time to its first content
+                i = first_content_chunk(self._parser.wire, self._chunks)
+                ttft = None if i is None else self._times[i] - self.started
         if status is None:  # never got an answer
             return self.recorder.record(
                 ex,
@@ -187,6 +202,14 @@ class CallState:
         err = error or parsed.error
         if not complete and err is None:
             err = ABANDONED
+        if (
+            err is None
+            and self._parser is not None
+            and not parsed.usage_found
+            and not self._parser.done
+            and ex.extra.get(USAGE_ASKED)
+        ):
+            err = NO_USAGE_CHUNK  # finish_reason came, then the stream was cut
         model = parsed.model
         if status >= 400 and model is None:
             model = ex.model
@@ -194,10 +217,11 @@ class CallState:
             ex,
             status_code=status,
             model=model,
-            usage=parsed.usage,
+            usage=usage_or_unknown(parsed.usage, parsed.usage_found, status),
             response_body=parsed.body,
             latency_seconds=end - self.started,
             ttft_seconds=ttft,
+            first_byte_seconds=first_byte,
             error=err,
         )
         if (
@@ -207,6 +231,7 @@ class CallState:
             and err is None
             and status < 300
             and model != PARSE_FAILED
+            and rec.usage_known
         ):
             self._store(rec, end - self.started, ttft)
         return rec
@@ -277,22 +302,49 @@ def split_events(body: bytes) -> list[bytes]:
 
 
 class SyncTee(httpx.SyncByteStream):
-    """Pass a sync response stream through, feeding its ``CallState``."""
+    """Pass a sync response stream through, feeding its ``CallState``. With a
+    ``strip``, the caller gets the decoded stream without the usage it did not
+    ask for (see :mod:`agentopt.tracking.usage_strip`)."""
 
-    def __init__(self, inner: Any, state: CallState) -> None:
+    def __init__(self, inner: Any, state: CallState, strip: UsageStripper | None = None) -> None:
         self._inner = inner
         self._state = state
+        self._strip = strip
 
     def __iter__(self) -> Iterator[bytes]:
+        if self._strip is not None:
+            yield from self._stripped(self._strip)
+            return
         state = self._state
         keep = state._chunks.append
+        stamp = state._times.append
+        clock = time.perf_counter
         try:
             for chunk in self._inner:
-                if state._decode is None and state.first_chunk_at is not None:
+                if state._decode is None and state.first_chunk_at is not None and chunk:
                     keep(chunk)  # the common case, inline: a plain chunk after the first
+                    stamp(clock())
                 else:
                     state.chunk(chunk)
                 yield chunk
+        except GeneratorExit:
+            state.finish(complete=False)
+            raise
+        except BaseException as exc:
+            state.finish(complete=False, error=f"{type(exc).__name__}: {exc}")
+            raise
+        state.finish(complete=True)
+
+    def _stripped(self, strip: UsageStripper) -> Iterator[bytes]:
+        state = self._state
+        try:
+            for chunk in self._inner:
+                out = strip.feed(_decoded(state, chunk))
+                if out:
+                    yield out
+            tail = strip.flush()
+            if tail:
+                yield tail
         except GeneratorExit:
             state.finish(complete=False)
             raise
@@ -311,22 +363,36 @@ class SyncTee(httpx.SyncByteStream):
 
 
 class AsyncTee(httpx.AsyncByteStream):
-    """Pass an async response stream through, feeding its ``CallState``."""
+    """Pass an async response stream through, feeding its ``CallState`` (see SyncTee)."""
 
-    def __init__(self, inner: Any, state: CallState) -> None:
+    def __init__(self, inner: Any, state: CallState, strip: UsageStripper | None = None) -> None:
         self._inner = inner
         self._state = state
+        self._strip = strip
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         state = self._state
+        strip = self._strip
         keep = state._chunks.append
+        stamp = state._times.append
+        clock = time.perf_counter
         try:
             async for chunk in self._inner:
-                if state._decode is None and state.first_chunk_at is not None:
+                if strip is not None:
+                    out = strip.feed(_decoded(state, chunk))
+                    if out:
+                        yield out
+                    continue
+                if state._decode is None and state.first_chunk_at is not None and chunk:
                     keep(chunk)  # the common case, inline (see SyncTee)
+                    stamp(clock())
                 else:
                     state.chunk(chunk)
                 yield chunk
+            if strip is not None:
+                tail = strip.flush()
+                if tail:
+                    yield tail
         except GeneratorExit:
             state.finish(complete=False)
             raise
@@ -342,6 +408,13 @@ class AsyncTee(httpx.AsyncByteStream):
                 await aclose()
         finally:
             self._state.finish(complete=False)
+
+
+def _decoded(state: CallState, chunk: bytes) -> bytes:
+    """Feed ``chunk`` to ``state``; the decoded bytes it kept (b"" for none)."""
+    n = len(state._chunks)
+    state.chunk(chunk)
+    return state._chunks[-1] if len(state._chunks) > n else b""
 
 
 class ReplayStream(httpx.SyncByteStream, httpx.AsyncByteStream):

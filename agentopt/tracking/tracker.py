@@ -179,7 +179,6 @@ class LLMTracker:
                 return
             from agentopt.tracking import litellm_capture, subprocess_front
 
-            litellm_capture.wait_pending(self)
             litellm_capture.abandon_streams(self)
             for s in list(self._live.values()):
                 s.active = False
@@ -246,12 +245,6 @@ class LLMTracker:
 
     # -- records -------------------------------------------------------------------
 
-    def _settle(self) -> None:
-        """Wait for litellm callbacks still in flight, so reads see every call."""
-        from agentopt.tracking import litellm_capture
-
-        litellm_capture.wait_pending(self)
-
     @property
     def store(self) -> RecordStore:
         return self._backend.store
@@ -259,14 +252,12 @@ class LLMTracker:
     @property
     def records(self) -> list[CallRecord]:
         """Every record, in the order they were made."""
-        self._settle()
         return self._backend.store.all()
 
     def get_records(
         self, data_id: Id = None, combo_id: Id = None, agent_id: Id = None
     ) -> list[CallRecord]:
         """The records matching every id given (all records when none is)."""
-        self._settle()
         return self._backend.store.query(data_id=data_id, combo_id=combo_id, agent_id=agent_id)
 
     def _totals(
@@ -335,7 +326,6 @@ class LLMTracker:
 
     def clear(self) -> None:
         """Forget every record (the cache stays)."""
-        self._settle()
         self._backend.store.clear()
         self._backend.routes.clear()
 

@@ -135,6 +135,11 @@ class Translator:
     def __init__(self, api_key_for: Callable[[ProviderSpec], str | None] | None = None) -> None:
         self._api_key_for = api_key_for or _api_key
 
+    def prepare(self) -> None:
+        """Import litellm now (seconds, once), so that the pipeline does not time
+        it as the provider's latency."""
+        _litellm()
+
     def _kwargs(self, plan: Plan) -> tuple[str, dict[str, Any]]:
         assert plan.target is not None and plan.target_model is not None
         model, api_base = litellm_target(plan.target, plan.target_model)

@@ -21,6 +21,7 @@ __all__ = [
     "as_int",
     "error_text",
     "gemini_usage",
+    "is_content_event",
     "openai_usage",
     "reported_model",
     "usage_for",
@@ -160,3 +161,55 @@ def snippet(content: bytes) -> str:
     """The start of a raw body, decoded leniently, for error messages."""
     text = content[:_SNIPPET].decode("utf-8", errors="replace")
     return text + ("…" if len(content) > _SNIPPET else "")
+
+
+_OPENAI_DELTA_KEYS = (
+    "content",
+    "tool_calls",
+    "function_call",
+    "reasoning_content",
+    "reasoning",
+    "refusal",
+)
+
+
+def is_content_event(wire: Wire, obj: Any) -> bool:
+    """Whether a decoded stream event carries content: text, a tool call or
+    reasoning (not a role-only chunk, ``message_start`` or a usage chunk). The
+    first such event marks a stream's time to first token."""
+    try:
+        return _is_content(wire, obj)
+    except Exception:  # odd shapes are no content
+        return False
+
+
+def _is_content(wire: Wire, obj: Any) -> bool:
+    if not isinstance(obj, Mapping):
+        return False
+    if wire == "anthropic":
+        kind = obj.get("type")
+        if kind == "content_block_delta":
+            delta = _sub(obj, "delta")
+            return any(delta.get(k) for k in ("text", "partial_json", "thinking"))
+        if kind == "content_block_start":
+            block = _sub(obj, "content_block")
+            return block.get("type") in ("tool_use", "server_tool_use") or bool(block.get("text"))
+        return False
+    if wire == "gemini":
+        for cand in obj.get("candidates") or ():
+            for part in _sub(cand, "content").get("parts") or ():
+                if isinstance(part, Mapping) and (part.get("text") or part.get("functionCall")):
+                    return True
+        return False
+    kind = obj.get("type")
+    if isinstance(kind, str) and kind.startswith("response."):
+        if kind.endswith(".delta"):
+            return bool(obj.get("delta"))
+        if kind == "response.output_item.added":
+            return _sub(obj, "item").get("type") == "function_call"
+        return False
+    for choice in obj.get("choices") or ():
+        delta = _sub(choice, "delta") if isinstance(choice, Mapping) else _EMPTY
+        if any(delta.get(k) for k in _OPENAI_DELTA_KEYS):
+            return True
+    return False
