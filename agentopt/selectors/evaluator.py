@@ -146,8 +146,11 @@ def observation_from_records(
         tin += r.prompt_tokens
         tout += r.completion_tokens
         latency += r.latency_seconds or 0.0
-        if r.prompt_tokens == 0 and r.completion_tokens == 0 and not r.ok:
+        if r.prompt_tokens == 0 and r.completion_tokens == 0 and not r.ok and r.usage_known:
             continue  # an error that consumed nothing costs nothing
+        if not r.usage_known and not r.cached:
+            total = None  # the provider did not say what it cost: unknown, never $0
+            continue
         cost = None if (price_book is not None or r.cached) else r.cost_usd
         if cost is None:
             model = r.model if r.model and r.model != PARSE_FAILED else r.requested_model

@@ -206,12 +206,20 @@ def test_never_a_silent_zero_for_an_anthropic_stream_cut_short() -> None:
         + b"\n\n",
         b"event: content_block_start\ndata: "
         + json.dumps(
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            }
         ).encode()
         + b"\n\n",
         b"event: content_block_delta\ndata: "
         + json.dumps(
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "4"}}
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": "4"},
+            }
         ).encode()
         + b"\n\n",
     ]  # then the connection ends: no message_delta (final usage), no message_stop
@@ -238,7 +246,12 @@ def test_never_a_silent_zero_for_an_anthropic_stream_cut_short() -> None:
 def test_never_a_silent_zero_for_a_responses_stream_without_usage() -> None:
     done = {
         "type": "response.completed",
-        "response": {"id": "r", "object": "response", "model": "gpt-4o-mini", "status": "completed"},
+        "response": {
+            "id": "r",
+            "object": "response",
+            "model": "gpt-4o-mini",
+            "status": "completed",
+        },
     }
     body = sse({"type": "response.output_text.delta", "delta": "4"}, done)
     oc = mock_openai(lambda r: httpx.Response(200, headers=SSE, stream=Chunks(body)))
