@@ -3,9 +3,12 @@
 While a tracking session is active, every ``subprocess.Popen`` (hence
 ``subprocess.run``, ``check_output``, ``asyncio.create_subprocess_exec``…)
 gets the base-URL variables of :data:`BASE_URL_VARS` pointing at the session's
-gateway endpoint. Each variable's gateway URL stands for the upstream the child
-would have reached without tracking: the value that variable had in the
-child's environment before injection, else the provider's official base URL.
+gateway endpoint. Each variable's gateway URL stands for the upstream a child
+reading that variable would have reached without tracking: the value it had
+in the child's environment before injection; else, for a variable whose
+readers fall back to another one (:data:`FALLBACKS`), that one's value; else
+the provider's official base URL. A variable whose readers would disagree
+(:data:`DISPUTED`) is not injected, so every child goes where it would have.
 
 Merge rule, *explicit beats implicit*: ``env=None`` → ``{**os.environ, **session_env}``;
 an explicit ``env`` → ``{**session_env, **env}`` (the caller's keys win).
@@ -23,6 +26,8 @@ from typing import Any, Protocol
 
 __all__ = [
     "BASE_URL_VARS",
+    "DISPUTED",
+    "FALLBACKS",
     "SESSION_ID_VAR",
     "install_popen_patch",
     "merge_env",
@@ -41,6 +46,18 @@ BASE_URL_VARS: dict[str, str] = {
     "ANTHROPIC_BASE_URL": "https://api.anthropic.com",
     "GOOGLE_GEMINI_BASE_URL": "https://generativelanguage.googleapis.com",
 }
+
+#: Unset variable → the variables its readers fall back to, in order: litellm and
+#: LangChain read ``OPENAI_API_BASE`` and, when it is unset, ``OPENAI_BASE_URL``.
+FALLBACKS: dict[str, tuple[str, ...]] = {"OPENAI_API_BASE": ("OPENAI_BASE_URL",)}
+
+#: Unset variable → set variables that make its readers disagree: with only
+#: ``OPENAI_API_BASE`` set, the openai SDK (which reads ``OPENAI_BASE_URL`` alone)
+#: goes to the official API while litellm follows ``OPENAI_API_BASE``. No single
+#: value is right for both, so the variable is left unset (litellm is still
+#: tracked through ``OPENAI_API_BASE``; the openai SDK child goes, untracked, where
+#: it would have gone).
+DISPUTED: dict[str, tuple[str, ...]] = {"OPENAI_BASE_URL": ("OPENAI_API_BASE",)}
 
 #: The session a child process runs in (informational, for the child's own logs).
 SESSION_ID_VAR = "AGENTOPT_SESSION_ID"
@@ -64,14 +81,19 @@ def session_env(
 ) -> dict[str, str]:
     """The variables that send a child's LLM calls through ``gateway_url`` under
     ``session_id``. ``base_env`` is the environment the child would have had
-    (default ``os.environ``): each variable's upstream is its value there, else
-    the official base URL. Upstreams are registered in ``upstreams``. The URLs
-    name the session by ``token`` when given (the gateway's credential for it)."""
+    (default ``os.environ``): each variable's upstream is where a child reading
+    it would have gone there (see the module docstring). Upstreams are
+    registered in ``upstreams``. The URLs name the session by ``token`` when
+    given (the gateway's credential for it)."""
     base = os.environ if base_env is None else base_env
     root = f"{gateway_url.rstrip('/')}/s/{token or session_id}"
     out: dict[str, str] = {}
     for var, official in BASE_URL_VARS.items():
-        upstream = base.get(var) or official
+        upstream = base.get(var)
+        if not upstream and any(base.get(other) for other in DISPUTED.get(var, ())):
+            continue
+        if not upstream:
+            upstream = next((base[o] for o in FALLBACKS.get(var, ()) if base.get(o)), official)
         if upstream.startswith(root + "/"):  # already this session's gateway
             out[var] = upstream
             continue

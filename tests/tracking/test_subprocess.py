@@ -53,12 +53,30 @@ def test_session_env_points_each_variable_at_its_own_upstream() -> None:
     key, _ = ups.register("http://10.0.0.5:8000/v1")
     assert env["OPENAI_BASE_URL"] == f"http://127.0.0.1:9/s/sid/{key}/v1"
     assert ups.origin(key) == "http://10.0.0.5:8000"
-    # unset variables stand for the official endpoints
-    assert env["OPENAI_API_BASE"] == "http://127.0.0.1:9/s/sid/openai/v1"
+    # a child reading OPENAI_API_BASE falls back to OPENAI_BASE_URL without tracking
+    assert env["OPENAI_API_BASE"] == env["OPENAI_BASE_URL"]
+    # other unset variables stand for the official endpoints
     assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9/s/sid/anthropic"
     assert env["GOOGLE_GEMINI_BASE_URL"] == "http://127.0.0.1:9/s/sid/gemini"
     assert env[SESSION_ID_VAR] == "sid"
     assert "OTHER" not in env
+
+
+def test_each_variable_forwards_where_a_child_reading_it_would_have_gone() -> None:
+    ups = Upstreams()
+    gw = "http://127.0.0.1:9"
+    none = session_env(gw, "s", ups, {})
+    assert none["OPENAI_BASE_URL"] == none["OPENAI_API_BASE"] == f"{gw}/s/s/openai/v1"
+    both = session_env(
+        gw, "s", ups, {"OPENAI_BASE_URL": "http://a:1/v1", "OPENAI_API_BASE": "http://b:2/v1"}
+    )
+    assert ups.origin(both["OPENAI_BASE_URL"].split("/")[5]) == "http://a:1"
+    assert ups.origin(both["OPENAI_API_BASE"].split("/")[5]) == "http://b:2"
+    # only OPENAI_API_BASE: the openai SDK would go to the official API, litellm to
+    # OPENAI_API_BASE; OPENAI_BASE_URL is left unset so that each goes where it would
+    only_api_base = session_env(gw, "s", ups, {"OPENAI_API_BASE": "http://b:2/v1"})
+    assert "OPENAI_BASE_URL" not in only_api_base
+    assert ups.origin(only_api_base["OPENAI_API_BASE"].split("/")[5]) == "http://b:2"
 
 
 def test_malformed_upstream_falls_back_to_official() -> None:
@@ -197,6 +215,34 @@ def test_python_child_with_explicit_env_built_from_the_session_env(
     (rec,) = tracker.get_records(data_id="q2")
     assert rec.model == "gpt-4o" and rec.error is None
     assert rec.request_url is not None and rec.request_url.startswith(sim.openai_base_url)
+
+
+API_BASE_FIRST_CHILD = """
+import os, openai
+base = os.environ.get("OPENAI_API_BASE") or os.environ.get("OPENAI_BASE_URL")
+c = openai.OpenAI(base_url=base, api_key="x", max_retries=0)
+print(c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}]).model)
+"""
+
+
+def test_a_child_reading_openai_api_base_first_reaches_the_parents_base_url(
+    tracker: LLMTracker, sim: SimServer
+) -> None:
+    """os.environ names the simulator as OPENAI_BASE_URL only: without tracking, this
+    child reaches the simulator, so under tracking it must too (not the official API)."""
+    assert "OPENAI_API_BASE" not in os.environ
+    with tracker.track(data_id="q-api-base"):
+        out = subprocess.run(
+            [sys.executable, "-c", API_BASE_FIRST_CHILD],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert out.returncode == 0, out.stderr
+    (rec,) = tracker.get_records(data_id="q-api-base")
+    assert (
+        rec.ok and rec.request_url is not None and rec.request_url.startswith(sim.openai_base_url)
+    )
 
 
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")

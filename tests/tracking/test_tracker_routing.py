@@ -133,3 +133,73 @@ def test_cross_provider_routing_from_anthropic_to_openai(sim: SimServer, cross: 
     )
     assert rec.request_url == sim.openai_base_url + "/chat/completions"
     assert rec.completion_tokens == m.usage.output_tokens
+
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "add",
+            "description": "Add two integers.",
+            "parameters": {
+                "type": "object",
+                "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+                "required": ["a", "b"],
+            },
+        },
+    }
+]
+
+
+def test_a_translated_tool_call_reaches_the_caller(
+    oc: openai.OpenAI, sim: SimServer, cross: str
+) -> None:
+    """Any litellm call with tools= needs mcp: the install declares it (no 502)."""
+    router = FakeRouter("simanthropic/claude-haiku-4-5")
+    with LLMTracker(cache=False, router=router) as t:
+        t.register_provider("simanthropic", sim.anthropic_base_url, wire="anthropic")
+        r = oc.chat.completions.create(
+            model="gpt-4o-mini", messages=MSG, tools=TOOLS, tool_choice="required"
+        )
+    [call] = r.choices[0].message.tool_calls or []
+    assert call.function.name == "add"
+    [rec] = t.records
+    assert rec.ok and rec.provider == "simanthropic" and rec.completion_tokens > 0
+
+
+class _Clock:
+    """A stand-in for the ``time`` module of the tee: time moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_first_translated_call_latency_excludes_litellm_set_up(
+    oc: openai.OpenAI, sim: SimServer, cross: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentopt.tracking import tee, translate
+
+    clock = _Clock()
+    monkeypatch.setattr(tee, "time", clock)
+    real = translate._litellm
+    calls: list[int] = []
+
+    def slow_first_import() -> object:
+        if not calls:
+            clock.now += 100.0  # importing litellm: seconds, once per process
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(translate, "_litellm", slow_first_import)
+    router = FakeRouter("simanthropic/claude-haiku-4-5")
+    with LLMTracker(cache=False, router=router) as t:
+        t.register_provider("simanthropic", sim.anthropic_base_url, wire="anthropic")
+        oc.chat.completions.create(model="gpt-4o-mini", messages=MSG)
+    [rec] = t.records
+    assert rec.ok and rec.latency_seconds < 100.0  # the set-up is not the provider's time
