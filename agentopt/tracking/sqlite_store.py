@@ -37,7 +37,10 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_VERSION", "SQLiteRecordStore"]
 
 #: The schema version this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+#: Columns added after version 2, with the value of records written before them.
+_ADDED = {"first_byte_seconds": "NULL", "usage_known": "1"}
 
 _RECORDS = """
 CREATE TABLE IF NOT EXISTS records (
@@ -168,12 +171,23 @@ class SQLiteRecordStore:
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        """Version 1 (``records`` only) → 2: add ``calls``, filled from the JSON."""
+        """Version 1 (``records`` only) → 2: add ``calls``, filled from the JSON;
+        2 → 3: add the columns of :data:`_ADDED`, filled from the JSON."""
         conn.execute("BEGIN IMMEDIATE")
         try:
             if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 for statement in filter(None, (x.strip() for x in _CALLS.split(";\n"))):
                     conn.execute(statement)
+                have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
+                for name, kind in _CALL_COLUMNS:
+                    if name in have:
+                        continue
+                    conn.execute(f"ALTER TABLE calls ADD COLUMN {name} {kind}")
+                    conn.execute(
+                        f"UPDATE calls SET {name} = (SELECT COALESCE("
+                        f"json_extract(records.json, '$.{name}'), {_ADDED.get(name, 'NULL')})"
+                        " FROM records WHERE records.seq = calls.seq)"
+                    )
                 last = 0
                 while True:
                     rows = conn.execute(
@@ -400,7 +414,7 @@ class SQLiteRecordStore:
             args,
         )
         frame = pd.DataFrame(rows, columns=fields)
-        for f in ("cached", "stream"):
+        for f in ("cached", "stream", "usage_known"):
             if f in frame:
                 frame[f] = frame[f].astype(bool)
         flt = id_filters(**filters)

@@ -309,7 +309,6 @@ class LLMTracker:
         self, data_id: Id = None, combo_id: Id = None, agent_id: Id = None
     ) -> pd.DataFrame:
         """One row per call (bodies left out)."""
-        self._settle()
         build = getattr(self._backend.store, "to_dataframe", None)
         if build is not None:  # a SQL store builds it from its flat columns
             return build(data_id=data_id, combo_id=combo_id, agent_id=agent_id)
@@ -318,7 +317,6 @@ class LLMTracker:
     def export_jsonl(self, path: str | Path) -> int:
         """Write every record as one JSON line (streamed from a SQL store, so a
         large one is never loaded at once); returns how many were written."""
-        self._settle()
         export = getattr(self._backend.store, "export_jsonl", None)
         if export is not None:
             return int(export(path))

@@ -369,10 +369,9 @@ def usage_stats(
     conds, keys = normalize(filters, group_by)
     given = {k: v for k, v in filters.items() if v is not None}
     store = source
-    settle = getattr(source, "_settle", None)
-    if settle is not None and hasattr(source, "store"):  # an LLMTracker
-        settle()
-        store = source.store
+    inner = getattr(source, "store", None)
+    if inner is not None and hasattr(inner, "append"):  # an LLMTracker
+        store = inner
     sql = getattr(store, "usage_groups", None)
     if sql is not None:
         groups = sql(conds, keys)

@@ -259,6 +259,25 @@ def test_a_file_of_the_first_schema_is_migrated_when_opened(tmp_path: Path) -> N
     store.close()
 
 
+def test_a_file_of_the_second_schema_gains_the_new_columns_from_its_json(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite"
+    store = SQLiteRecordStore(path)
+    store.append(_rec(0).model_copy(update={"usage_known": False, "first_byte_seconds": 0.25}))
+    store.append(_rec(1))
+    store.close()
+    conn = sqlite3.connect(path)
+    for column in ("first_byte_seconds", "usage_known"):  # what a version-2 file lacks
+        conn.execute(f"ALTER TABLE calls DROP COLUMN {column}")
+    conn.execute("PRAGMA user_version=2")
+    conn.commit()
+    conn.close()
+    store = SQLiteRecordStore(path)
+    frame = store.to_dataframe()
+    assert list(frame["usage_known"]) == [False, True]
+    assert frame["first_byte_seconds"][0] == 0.25
+    store.close()
+
+
 def test_the_usage_queries_have_their_indexes(tmp_path: Path) -> None:
     store = SQLiteRecordStore(tmp_path / "r.sqlite")
     names = {row[1] for row in store._rconn.execute("PRAGMA index_list(calls)")}
