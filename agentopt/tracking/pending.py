@@ -140,15 +140,16 @@ class PendingCall:
             elif not complete and error is None:
                 error = ABANDONED
             known = parsed.usage_found and not cut and complete
+            setup = self.overhead(hidden)  # litellm's own time before the stream came back
             rec = self.pipeline.recorder.record(
                 ex,
                 status_code=200,
                 model=parsed.model or ex.model,
                 usage=parsed.usage if known else None,
                 response_body=body,
-                latency_seconds=max(0.0, time.perf_counter() - self.started),
-                ttft_seconds=self._ttft(),
-                first_byte_seconds=self._first_byte(),
+                latency_seconds=max(0.0, time.perf_counter() - self.started - setup),
+                ttft_seconds=self._ttft(setup),
+                first_byte_seconds=self._first_byte(setup),
                 error=error,
             )
             if complete and error is None and rec.usage_known:
@@ -166,11 +167,15 @@ class PendingCall:
         parsed = parser.finish(complete=complete)
         return parsed, parsed.body
 
-    def _ttft(self) -> float | None:
-        return None if self.first_content is None else self.first_content - self.started
+    def _ttft(self, setup: float = 0.0) -> float | None:
+        if self.first_content is None:
+            return None
+        return max(0.0, self.first_content - self.started - setup)
 
-    def _first_byte(self) -> float | None:
-        return None if self.first_chunk is None else self.first_chunk - self.started
+    def _first_byte(self, setup: float = 0.0) -> float | None:
+        if self.first_chunk is None:
+            return None
+        return max(0.0, self.first_chunk - self.started - setup)
 
     def _store(self, body: bytes, *, streamed: bool, model: str | None, rec: Any) -> None:
         cache = self.pipeline.cache

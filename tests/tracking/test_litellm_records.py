@@ -192,3 +192,18 @@ def test_litellm_retries_with_num_retries(litellm, sim: SimServer) -> None:  # t
     assert r.choices[0].message.content
     [rec] = t.records  # one logical call
     assert rec.ok and rec.completion_tokens > 0
+
+
+def test_latency_leaves_out_litellms_own_set_up(litellm, sim: SimServer) -> None:  # type: ignore[no-untyped-def]
+    """litellm reports its own overhead (first-call set-up included): it is not the
+    provider's latency."""
+    import time
+
+    with LLMTracker(cache=False) as t:
+        t0 = time.perf_counter()
+        r = litellm.completion(model="openai/gpt-4o-mini", messages=MSG, **kw(sim))
+        elapsed = time.perf_counter() - t0
+    overhead = r._hidden_params["litellm_overhead_time_ms"] / 1000.0
+    assert overhead > 0
+    [rec] = t.records
+    assert rec.latency_seconds <= elapsed - overhead

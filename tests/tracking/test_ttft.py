@@ -71,10 +71,9 @@ def run(
         )
     )
     http = httpx.Client(transport=TrackingTransport(transport))
-    with LLMTracker(cache=False) as t:
-        with http.stream("POST", url, json=body) as r:
-            for _ in r.iter_bytes():
-                pass
+    with LLMTracker(cache=False) as t, http.stream("POST", url, json=body) as r:
+        for _ in r.iter_bytes():
+            pass
     [rec] = t.records
     return rec
 

@@ -229,15 +229,17 @@ def test_never_a_silent_zero_for_an_anthropic_stream_cut_short() -> None:
         )
     )
     body = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": MSG, "stream": True}
-    with LLMTracker(cache=False) as t:
-        with http.stream(
+    with (
+        LLMTracker(cache=False) as t,
+        http.stream(
             "POST",
             "https://api.anthropic.com/v1/messages",
             json=body,
             headers={"x-api-key": ANTHROPIC_KEY},
-        ) as r:
-            for _ in r.iter_bytes():
-                pass
+        ) as r,
+    ):
+        for _ in r.iter_bytes():
+            pass
     [rec] = t.records
     assert rec.error and "truncated" in rec.error
     assert not rec.usage_known and rec.cost_usd is None
