@@ -255,7 +255,7 @@ def _replay(call: PendingCall, *, is_async: bool) -> Any:
     if hit is None or hit.streamed != ex.stream:
         return None
     try:
-        from agentopt.tracking import litellm_logger as ll
+        from agentopt.tracking import litellm_streams as ll
         from agentopt.tracking.parsing import StreamParser, parse_body
         from agentopt.tracking.tee import split_events
 
@@ -362,7 +362,7 @@ def _wrap_sync(original: Callable[..., Any]) -> Callable[..., Any]:
             _bypass.reset(t2)
             _in_call.reset(t1)
         if kw.get("stream"):
-            from agentopt.tracking.litellm_logger import wrap_stream
+            from agentopt.tracking.litellm_streams import wrap_stream
 
             wrapped = wrap_stream(result, call)
             _opened(call, result)
@@ -395,7 +395,7 @@ def _wrap_async(original: Callable[..., Any]) -> Callable[..., Any]:
             _bypass.reset(t2)
             _in_call.reset(t1)
         if kw.get("stream"):
-            from agentopt.tracking.litellm_logger import wrap_async_stream
+            from agentopt.tracking.litellm_streams import wrap_async_stream
 
             wrapped = wrap_async_stream(result, call)
             _opened(call, result)

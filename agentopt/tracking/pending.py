@@ -65,7 +65,7 @@ class PendingCall:
             return
         elapsed = time.perf_counter() - self.started
         try:
-            from agentopt.tracking.litellm_logger import body_of, usage_of
+            from agentopt.tracking.litellm_streams import body_of, usage_of
 
             usage, model, reported = usage_of(result)
             body = body_of(result)

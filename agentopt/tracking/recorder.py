@@ -1,6 +1,6 @@
 """The Recorder: one exchange (request, answer, timing) → one CallRecord.
 
-Every front-end (httpx transport, litellm logger, gateway) ends here, so a
+Every front-end (httpx transport, litellm wrapper, gateway) ends here, so a
 record means the same thing whoever caught the call: usage parsed from the
 body or the stream, cost from the PriceBook (None when unpriced or when the
 usage is unknown, 0 on a cache hit), headers never kept, message content
