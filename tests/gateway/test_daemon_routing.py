@@ -145,6 +145,7 @@ def test_feedback_by_data_id_credits_the_alias_router(sim: SimServer) -> None:
                 server.url + "/v1/chat/completions",
                 json={"model": "smart", "messages": _msg()},
                 headers={"x-agentopt-data-id": f"q{i}"},
+                timeout=120,  # a first translated call imports litellm: seconds under load
             )
             assert r.status_code == 200
             fb = httpx.post(server.url + "/v1/feedback", json={"data_id": f"q{i}", "score": 1.0})
