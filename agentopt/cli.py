@@ -92,6 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=42,
         help="seed of the first shuffle; seed k is the k-th of the published harness's shuffles",
     )
+    budget = bs.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--budget-usd",
+        type=float,
+        default=None,
+        help="every method may spend at most this many dollars per seed",
+    )
+    budget.add_argument(
+        "--budget-of",
+        default=None,
+        metavar="METHOD",
+        help="give every method METHOD's mean dollar spend on the same table and seeds",
+    )
     bs.add_argument("--json", dest="json_out", default=None, help="write results JSON here")
     br = bsub.add_parser("routers", help="compare routers on replay tables")
     br.add_argument("--data", action="append", required=True, help="a long-format CSV (repeatable)")

@@ -39,7 +39,13 @@ finite-population test per arm, by betting** (no union bound over arms or looks)
    :class:`PairedEliminationStrategy` (union over arms and checkpoints, up to the
    normal approximation); δ is then split in half between the eliminations and
    this certificate, so the pick is within ε of the best with probability ≥ 1 − δ.
-5. *Cost.* Ties go to the cheaper, then the faster arm; each batch lists the
+5. *Budget.* When ``budget_usd`` or ``max_evaluations`` cannot pay for every
+   alive arm to see every datapoint, the budget is spent by paired sequential
+   halving over the alive arms (:mod:`agentopt.selectors.allocation`), the
+   eliminations above still running at every step; the confidence rule stops
+   first whenever it can. Arms dropped by a halving are not certified worse:
+   ``budget_eliminated`` lists them, and the pick is then an estimate.
+6. *Cost.* Ties go to the cheaper, then the faster arm; each batch lists the
    cheaper arms first, so a dollar budget cut mid-batch buys the most evidence.
 
 Objectives that weight cost or latency have no known range, which the bets need
@@ -57,6 +63,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from agentopt.exceptions import ConfigError
+from agentopt.selectors.allocation import affordable, budget_target, halving_keep, leaders
 from agentopt.selectors.base import Pair
 from agentopt.selectors.sequential import bet_log_wealth
 from agentopt.selectors.strategies.paired_elimination import PairedEliminationStrategy
@@ -113,9 +120,44 @@ class AutoStrategy(PairedEliminationStrategy):
         self._threshold = math.log((2.0 if eps else 1.0) / delta)
         self._wealth = np.zeros(self.problem.n_arms)  # log-wealth of each arm's test
         self._steps = 0  # datapoints of the order already fed to the tests
+        self._halving = 0  # arms alive when the pending halving round was planned (0: none)
+        self.budget_eliminated: set[int] = set()  # dropped by a halving, not by a test
+
+    def update(self) -> None:
+        if self._pending:
+            self._pending = False
+            self._check()
+            if self._halving and not self._finished:
+                self._halve()
+        self._halving = 0
+
+    def _halve(self) -> None:
+        """Keep the better half of the arms the round was planned for (paired means
+        over the shared prefix), when the budget still binds after the round. Arms
+        the tests eliminated during the round count towards the half."""
+        alive = self.alive()
+        keep_n = halving_keep(self._halving)
+        if len(alive) <= keep_n:
+            return
+        if budget_target(self.problem, self.stats, self.pos, alive) is None or keep_n == 1:
+            return  # the last two spend what is left; the pick is the better mean
+        common = int(self.pos[alive].min())
+        ranked, index = leaders(self.stats, self.problem, np.asarray(alive), common)
+        keep_n = max(keep_n, affordable(self.problem, self.stats, self.pos, ranked))
+        if len(alive) <= keep_n:
+            return
+        # every arm tied with the last one kept stays
+        cut = index[keep_n - 1]
+        rest = [int(a) for a, x in zip(ranked, index, strict=True) if x < cut - 1e-12]
+        for j in rest:
+            self._eliminate(j)
+            self.budget_eliminated.add(j)
+        if len(self.alive()) <= 1:
+            self._finished = True
 
     def ask(self) -> list[Pair]:
-        pairs = super().ask()
+        self._require_started()
+        pairs = self._ask_alive() or self._revive()
         if len(pairs) > 1:
             cost = self.stats.mean_cost()
             hint = self.problem.arm_costs_hint
@@ -123,6 +165,57 @@ class AutoStrategy(PairedEliminationStrategy):
                 cost = np.where(np.isnan(cost), hint, cost)
             key = np.nan_to_num(cost, nan=math.inf)
             pairs.sort(key=lambda p: (key[p[0]], p[0]))
+        return pairs
+
+    def _revive(self) -> list[Pair]:
+        """With the alive arms done and money left, bring back the most promising
+        arm a halving dropped (one that could still beat the pick: paired mean
+        difference plus one standard error ≥ 0) if the budget left takes it to
+        the end of the data; its evaluations then settle the comparison exactly."""
+        if not self.budget_eliminated or len(self.alive()) == 0:
+            return []
+        pick = self.best()
+        order = self.problem.order
+        cands: list[tuple[float, int]] = []
+        for c in self.budget_eliminated:
+            cols = order[: int(min(self.pos[c], self.pos[pick]))]
+            x = self.stats.values[c, cols] - self.stats.values[pick, cols]
+            x = x[~np.isnan(x)]
+            if x.size == 0:
+                continue
+            se = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else 1.0
+            if float(x.mean()) + se >= 0:
+                cands.append((float(x.mean()), c))
+        for _, c in sorted(cands, reverse=True):
+            if affordable(self.problem, self.stats, self.pos, [c]) >= 1:
+                self._alive[c] = True
+                self._eliminated.pop(c, None)
+                self.budget_eliminated.discard(c)
+                self._finished = False
+                pairs = self._next_prefix_pairs([c], self.problem.n_datapoints)
+                if pairs:
+                    self.round += 1
+                    self._pending = True
+                    return pairs
+        return []
+
+    def _ask_alive(self) -> list[Pair]:
+        if self._finished:
+            return []
+        self.update()
+        if self._finished:
+            return []
+        alive = self.alive()
+        upto = budget_target(self.problem, self.stats, self.pos, alive)
+        pairs: list[Pair] = []
+        if upto is not None:
+            pairs = self._next_prefix_pairs(alive, upto)
+            if pairs:
+                self.round += 1
+                self._pending = True
+                self._halving = len(alive)
+        if not pairs:
+            pairs = super().ask()
         return pairs
 
     def _check(self) -> None:

@@ -66,6 +66,9 @@ class Problem:
     ``order`` lists datapoint indices in evaluation order (a seed-shuffled
     permutation). ``arm_costs_hint``, when given, is a prior $ per item per arm
     (e.g. from a price book), used by cost-aware strategies before any evaluation.
+    ``budget_usd`` and ``max_evaluations`` are the limits the run will enforce
+    (None: none); a strategy may plan with them (``auto`` spends a binding budget
+    by paired halving), the loop enforces them whatever the strategy does.
     """
 
     n_arms: int
@@ -76,6 +79,8 @@ class Problem:
     epsilon: float = 0.0
     seed: int | None = None
     arm_costs_hint: np.ndarray | None = None
+    budget_usd: float | None = None
+    max_evaluations: int | None = None
 
     def __post_init__(self) -> None:
         if self.n_arms < 1:
@@ -98,6 +103,16 @@ class Problem:
                     f"got shape {hint.shape}"
                 )
             object.__setattr__(self, "arm_costs_hint", hint)
+        if self.budget_usd is not None and not (
+            isinstance(self.budget_usd, int | float) and 0.0 <= self.budget_usd < math.inf
+        ):
+            raise ConfigError(f"budget_usd must be None or a number ≥ 0, not {self.budget_usd!r}")
+        if self.max_evaluations is not None and not (
+            isinstance(self.max_evaluations, int) and self.max_evaluations >= 0
+        ):
+            raise ConfigError(
+                f"max_evaluations must be None or an integer ≥ 0, not {self.max_evaluations!r}"
+            )
 
     @classmethod
     def create(
@@ -111,6 +126,8 @@ class Problem:
         epsilon: float = 0.0,
         arm_costs_hint: Sequence[float] | np.ndarray | None = None,
         shuffle: bool = True,
+        budget_usd: float | None = None,
+        max_evaluations: int | None = None,
     ) -> Problem:
         """A problem whose datapoint order is shuffled with ``seed``."""
         order = list(range(n_datapoints))
@@ -126,6 +143,8 @@ class Problem:
             epsilon=epsilon,
             seed=seed,
             arm_costs_hint=None if arm_costs_hint is None else np.asarray(arm_costs_hint, float),
+            budget_usd=budget_usd,
+            max_evaluations=max_evaluations,
         )
 
 

@@ -12,7 +12,11 @@ Definitions (those of the published numbers, ``data/agentopt-bench/README.md``):
   tie is a find); ``epsilon_good``: share within ``epsilon`` of it;
 - ``mean_regret``: best mean − the pick's mean, averaged (score units);
 - an evaluation is a present cell (under ``zero``, every asked cell);
-- ``savings`` = 1 − mean cost / cost of all cells.
+- ``savings`` = 1 − mean cost / cost of all cells;
+- ``budget_usd``: the spend limit per seed (None: none). ``--budget-of METHOD``
+  sets it, per table, to METHOD's mean dollar spend on the same seeds, so every
+  method gets the same money; the loop never starts a cell that would take a
+  seed's spend above it.
 
 Strategies run with their defaults (confidence 0.95, epsilon 0: they aim at the
 exact best); ``--epsilon`` only defines the ``epsilon_good`` column. It is not
@@ -44,6 +48,7 @@ from agentopt.replay.table import ReplayTable
 from agentopt.selectors.base import Problem, Strategy
 from agentopt.selectors.registry import get_strategy
 from agentopt.selectors.replay import ReplayData, run_replay
+from agentopt.selectors.stopping import BudgetUSD
 
 __all__ = ["RESULT_KEYS", "cli_main", "run_benchmark", "run_method"]
 
@@ -59,6 +64,7 @@ RESULT_KEYS = (
     "mean_cost_usd",
     "brute_force_cost_usd",
     "savings",
+    "budget_usd",
 )
 
 # exact ties: two means within this (absolute) count as equal (float summation noise)
@@ -74,11 +80,15 @@ def run_method(
     epsilon: float = 0.01,
     data: ReplayData | None = None,
     base_seed: int = 42,
+    budget_usd: float | None = None,
 ) -> dict[str, Any]:
     """One result row: ``method`` on ``table`` over ``seeds`` shuffles, plus
-    ``cpu_seconds`` (time spent, strategy and lookups) and ``picks`` (per seed)."""
+    ``cpu_seconds`` (time spent, strategy and lookups), ``picks`` and ``costs``
+    (per seed). ``budget_usd``: every seed's spend limit (the strategy is told it,
+    the loop never starts a cell that would take the spend above it)."""
     if seeds < 1:
         raise ConfigError(f"seeds must be ≥ 1, not {seeds}")
+    stopping = None if budget_usd is None else BudgetUSD(budget_usd)
     data = data or ReplayData.from_table(table, missing)
     means = table.mean_scores(missing)  # type: ignore[arg-type]
     best = float(np.nanmax(means))
@@ -88,9 +98,9 @@ def run_method(
     cost = np.zeros(seeds)
     t0 = time.process_time()
     for k in range(base_seed, base_seed + seeds):
-        problem = Problem.create(table.n_arms, table.n_datapoints, seed=k)
+        problem = Problem.create(table.n_arms, table.n_datapoints, seed=k, budget_usd=budget_usd)
         strategy = get_strategy(method) if isinstance(method, str) else _fresh(method)
-        state = run_replay(strategy, data, problem, track_stats=False)
+        state = run_replay(strategy, data, problem, stopping, track_stats=False)
         picks.append(int(state.best if state.best is not None else 0))
         evals[k - base_seed] = state.evaluations
         cost[k - base_seed] = state.spent_usd
@@ -110,8 +120,10 @@ def run_method(
         "brute_force_cost_usd": total,
         # a cell is evaluated at most once, so the fraction is in [0, 1] up to float noise
         "savings": min(1.0, max(0.0, float(1.0 - mean_cost / total))) if total > 0 else 0.0,
+        "budget_usd": budget_usd,
         "cpu_seconds": cpu,
         "picks": picks,
+        "costs": cost.tolist(),
     }
 
 
@@ -129,11 +141,27 @@ def run_benchmark(
     *,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     base_seed: int = 42,
+    budget_usd: float | None = None,
+    budget_of: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Every method on every table; rows carry exactly :data:`RESULT_KEYS`."""
+    """Every method on every table; rows carry exactly :data:`RESULT_KEYS`.
+
+    ``budget_usd`` caps every method's spend per seed; ``budget_of`` (a method
+    name) sets that cap, table by table, to that method's mean dollar spend on
+    the same seeds (run without a cap), so every method gets the same money."""
+    if budget_usd is not None and budget_of is not None:
+        raise ConfigError("give budget_usd or budget_of, not both")
+    if budget_usd is not None and not (budget_usd >= 0 and np.isfinite(budget_usd)):
+        raise ConfigError(f"budget_usd must be a number ≥ 0, not {budget_usd!r}")
     rows: list[dict[str, Any]] = []
     for table in tables:
         data = ReplayData.from_table(table, missing)
+        cap = budget_usd
+        if budget_of is not None:
+            ref = run_method(
+                table, budget_of, seeds=seeds, missing=missing, data=data, base_seed=base_seed
+            )
+            cap = float(ref["mean_cost_usd"])
         for method in methods:
             full = run_method(
                 table,
@@ -143,6 +171,7 @@ def run_benchmark(
                 epsilon=epsilon,
                 data=data,
                 base_seed=base_seed,
+                budget_usd=cap,
             )
             if on_row is not None:
                 on_row(full)
@@ -154,7 +183,10 @@ def _print_table(name: str, rows: list[dict[str, Any]], epsilon: float) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"{name}: {rows[0]['seeds']} seeds" if rows else name)
+    title = f"{name}: {rows[0]['seeds']} seeds" if rows else name
+    if rows and rows[0].get("budget_usd") is not None:
+        title += f", budget ${rows[0]['budget_usd']:.6g} per seed"
+    t = Table(title=title)
     for col in (
         "method",
         "found best",
@@ -191,7 +223,8 @@ def cli_main(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in str(args.methods).split(",") if m.strip()]
     if not methods:
         raise ConfigError("--methods: give at least one method")
-    for m in methods:
+    budget_of = getattr(args, "budget_of", None)
+    for m in [*methods, *([budget_of] if budget_of else [])]:
         get_strategy(m)  # unknown names fail before any work
     tables = [ReplayTable.from_csv(p) for p in args.data]
     out: list[dict[str, Any]] = []
@@ -205,6 +238,8 @@ def cli_main(args: argparse.Namespace) -> int:
             args.epsilon,
             on_row=full_rows.append,
             base_seed=getattr(args, "base_seed", 42),
+            budget_usd=getattr(args, "budget_usd", None),
+            budget_of=budget_of,
         )
         _print_table(table.name, full_rows, args.epsilon)
         out.extend({k: r[k] for k in RESULT_KEYS} for r in full_rows)

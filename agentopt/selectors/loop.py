@@ -19,7 +19,14 @@ from agentopt.selectors.base import Evaluator, Pair, Problem, Strategy
 from agentopt.selectors.state import SelectionState
 from agentopt.selectors.stopping import StoppingRule, default_stopping
 
-__all__ = ["BatchCallback", "predicted_costs", "refresh_view", "run_selection", "truncate_batch"]
+__all__ = [
+    "BatchCallback",
+    "interleave",
+    "predicted_costs",
+    "refresh_view",
+    "run_selection",
+    "truncate_batch",
+]
 
 #: Called after every batch with the state (sync, or async and awaited).
 BatchCallback = Callable[[SelectionState], Awaitable[None] | None]
@@ -34,6 +41,28 @@ def predicted_costs(state: SelectionState, pairs: Sequence[Pair]) -> np.ndarray:
         mean = np.where(np.isnan(mean), hint, mean)
     mean = np.nan_to_num(mean, nan=0.0)
     return np.asarray([mean[a] for a, _ in pairs], dtype=float)
+
+
+def interleave(pairs: list[Pair]) -> list[Pair]:
+    """The batch in paired order: every arm's k-th pair before any arm's (k+1)-th,
+    arms in the order the strategy listed them (e.g. cheaper first).
+
+    A batch cut anywhere (a budget, an evaluation cap, a refused start) then
+    leaves the arms within one datapoint of each other, on the same datapoints.
+    """
+    if len(pairs) < 2:
+        return pairs
+    by_arm: dict[int, list[Pair]] = {}
+    for p in pairs:
+        by_arm.setdefault(p[0], []).append(p)
+    if len(by_arm) == 1:
+        return pairs
+    out: list[Pair] = []
+    queues = list(by_arm.values())
+    depth = max(len(q) for q in queues)
+    for k in range(depth):
+        out.extend(q[k] for q in queues if k < len(q))
+    return out
 
 
 def truncate_batch(
@@ -92,6 +121,7 @@ async def run_selection(
         if not pairs:
             reason = "selection finished"
             break
+        pairs = interleave(pairs)
         n_allow, usd_allow = stopping.allowance(state)
         costs = predicted_costs(state, pairs) if usd_allow is not None else None
         pairs, cut = truncate_batch(pairs, n_allow, usd_allow, costs)

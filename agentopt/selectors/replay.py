@@ -30,7 +30,7 @@ from agentopt.exceptions import ConfigError
 from agentopt.records import Observation
 from agentopt.replay.table import ReplayTable
 from agentopt.selectors.base import Pair, Problem, Strategy
-from agentopt.selectors.loop import refresh_view, truncate_batch
+from agentopt.selectors.loop import interleave, refresh_view, truncate_batch
 from agentopt.selectors.state import SelectionState
 from agentopt.selectors.stopping import StoppingRule
 
@@ -150,6 +150,7 @@ def run_replay(
             break
         cut = False
         if stopping is not None:
+            pairs = interleave(pairs)
             n_allow, usd_allow = stopping.allowance(state)
             costs = None
             if usd_allow is not None:

@@ -64,8 +64,8 @@ def test_budget_stop_keeps_the_batch_prefix_that_fits() -> None:
     data = _data()
     problem = Problem.create(4, 50, seed=2)
     state = run_replay(get_strategy("brute_force"), data, problem, BudgetUSD(0.05))
-    # brute force's first batch: every arm on the first 5 datapoints, arm by arm
-    batch = [(a, int(d)) for a in range(4) for d in problem.order[:5]]
+    # brute force's first batch, in paired order: datapoint by datapoint, every arm
+    batch = [(a, int(d)) for d in problem.order[:5] for a in range(4)]
     spend = np.cumsum([data.cost[a, d] for a, d in batch])
     fits = int((spend <= 0.05).sum())
     assert 0 < fits < len(batch)
