@@ -140,7 +140,9 @@ def halving_keep(n_alive: int) -> int:
     return max(1, math.ceil(n_alive / 2))
 
 
-def affordable(problem: Problem, stats: ArmStats, pos: np.ndarray, ranked: Sequence[int]) -> int:
+def affordable(
+    problem: Problem, stats: ArmStats, pos: np.ndarray, ranked: Sequence[int] | np.ndarray
+) -> int:
     """How many of ``ranked`` (best first) the budget left can take to the end of
     the data: a halving never keeps fewer, since arms that all see every
     datapoint are then compared on their exact means."""
