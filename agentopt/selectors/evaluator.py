@@ -237,14 +237,17 @@ class LiveEvaluator:
             async with sem:
                 if halt or (self.stop is not None and self.stop.is_set()):
                     return
-                reserved = guard.try_start(arm) if guard is not None else 0.0
-                if reserved is None:
+                held = await guard.reserve(arm) if guard is not None else None
+                if guard is not None and held is None:
                     return
                 try:
                     obs = await self.evaluate_one(arm, dp)
-                finally:
-                    if guard is not None:
-                        guard.release(reserved)
+                except BaseException:
+                    if guard is not None and held is not None:
+                        guard.cancel(held)
+                    raise
+                if guard is not None and held is not None:
+                    guard.settle(held, obs)  # the real cost replaces the reservation
             out[i] = obs
             if self.on_result is not None:
                 try:

@@ -356,6 +356,8 @@ class ModelSelector:
             objective=self.objective,
             confidence=self.confidence,
             epsilon=self.epsilon,
+            budget_usd=self.budget_usd,
+            max_evaluations=self.max_evaluations,
         )
         if isinstance(self.method, Strategy):
             strategy = get_strategy(self.method)
@@ -396,9 +398,7 @@ class ModelSelector:
             # written through first: an interruption or an error loses nothing
             store.append(CellKey(*scope, combo_keys[arm], dp_keys[dp]), obs)
             info.kept += 1
-            if guard is not None:
-                guard.observe(arm, obs)
-            bar.observe(obs)
+            bar.observe(obs)  # (the evaluator settles the guard's reservation itself)
             fail_fast.observe(obs)  # raises once the first few have all failed
 
         def on_reused(arm: int, dp: int, obs: Observation) -> None:

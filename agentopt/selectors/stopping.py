@@ -30,7 +30,13 @@ __all__ = [
     "MaxEvaluations",
     "StoppingRule",
     "default_stopping",
+    "usd",
 ]
+
+
+def usd(x: float) -> str:
+    """Dollars with the digits that matter: ``$5.00``, ``$0.005``, ``$44.4055``."""
+    return f"${x:,.2f}" if round(x, 2) == x else f"${x:,.6g}"
 
 
 class StoppingRule(ABC):
@@ -90,7 +96,7 @@ class BudgetUSD(StoppingRule):
 
     def should_stop(self, state: SelectionState) -> str | None:
         if state.spent_usd >= self.max_usd:
-            return f"budget ${self.max_usd:.2f} spent"
+            return f"budget {usd(self.max_usd)} spent"
         return None
 
     def allowance(self, state: SelectionState) -> tuple[int | None, float | None]:

@@ -463,7 +463,8 @@ def test_max_concurrent_must_be_a_positive_integer(bad: Any) -> None:
 @pytest.mark.parametrize("parallel", [False, True])
 def test_a_budget_holds_inside_one_big_batch(parallel: bool) -> None:
     """All 120 evaluations are asked in one batch of unknown cost: the guard still
-    stops starting them once the budget would be overrun."""
+    stops starting them once the budget would be overrun, and the spend passes the
+    budget by at most one evaluation's cost, however many run at once."""
     tracker = FakeTracker()
     agent = make_agent(tracker)
     most = 0.004 + 0.0005  # the dearest evaluation
@@ -472,26 +473,10 @@ def test_a_budget_holds_inside_one_big_batch(parallel: bool) -> None:
         agent=agent, tracker=tracker, method=BruteForceStrategy(rounds=1), budget_usd=budget
     )
     res = sel.select_best(parallel=parallel, max_concurrent=4, progress=False)
-    slack = most * (1 if not parallel else 4)  # evaluations started before costs were known
-    assert res.selection_cost <= budget + slack
+    assert res.selection_cost <= budget + most
     assert res.evaluations == agent.calls["n"] < 6 * len(DATA)
     assert "budget" in (res.stop_reason or "")
     assert res.selection_cost == pytest.approx(sum(r.cost_usd for r in tracker.recs))
-
-
-def test_budget_guard_admits_only_what_fits() -> None:
-    from agentopt.records import Observation
-    from agentopt.selectors.guard import BudgetGuard
-
-    g = BudgetGuard(1.0, n_arms=2)
-    assert g.try_start(0) == 0.0  # nothing known yet: predicted free
-    g.observe(0, Observation(combo={"m": "a"}, datapoint=0, score=1, cost_usd=0.4))
-    g.release(0.0)
-    assert g.predict(0) == pytest.approx(0.4) and g.predict(1) == pytest.approx(0.4)
-    assert g.try_start(0) == pytest.approx(0.4)  # 0.4 spent + 0.4 reserved
-    assert g.try_start(1) is None and g.refused == 1  # a third 0.4 would overrun
-    g.release(0.4)
-    assert g.try_start(1) == pytest.approx(0.4)
 
 
 def test_the_package_exports_resolve_lazily() -> None:
