@@ -89,6 +89,7 @@ class AutoStrategy(PairedEliminationStrategy):
     """
 
     name: ClassVar[str] = "auto"
+    certifies: ClassVar[bool] = True
 
     def __init__(
         self,

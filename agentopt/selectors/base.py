@@ -193,6 +193,9 @@ class Strategy(ABC):
     """
 
     name: ClassVar[str] = "strategy"
+    #: True when the method's own stop certifies the pick at ``confidence`` (its
+    #: results then say so); otherwise they state a posterior estimate
+    certifies: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -110,22 +110,33 @@ def posterior_best(
         groups.setdefault(np.packbits(seen[a]).tobytes(), []).append(a)
     means = np.empty((draws, k))
     g = rng.gamma(1.0, size=(draws, n))  # datapoint weights, shared by all arms
-    ends = rng.gamma(prior, size=(draws, 2))  # the two pseudo-observations
-    for arms in groups.values():
-        a0 = arms[0]
+    # each arm's own pseudo-observations (lo and hi): what it has not shown yet may
+    # differ from every other arm's, so arms identical so far are not identical
+    ends = rng.gamma(prior, size=(draws, k, 2))
+    for arms_list in groups.values():
+        arms = np.asarray(arms_list)
+        a0 = arms_list[0]
         m = int(unseen[a0])
         cols = np.flatnonzero(seen[a0])
         if m == 0:
             means[:, arms] = (sums[arms] / n)[None, :]
             continue
-        w = np.concatenate([g[:, cols], ends], axis=1)
-        w /= w.sum(axis=1, keepdims=True)
-        # Pólya urn for the m unseen datapoints: multinomial counts on Dirichlet weights
-        c = np.stack([rng.multinomial(m, w[d]) for d in range(draws)])
-        vals = np.concatenate(
-            [vz[np.ix_(np.asarray(arms), cols)], np.tile([[lo, hi]], (len(arms), 1))], axis=1
-        )
-        means[:, arms] = (sums[arms][None, :] + c @ vals.T) / n
+        e = ends[:, arms, :]
+        esum = e.sum(axis=2)
+        pseudo = lo + (hi - lo) * e[:, :, 1] / esum
+        if cols.size == 0:  # never evaluated: the pseudo-observations alone
+            means[:, arms] = pseudo
+            continue
+        gw = g[:, cols]
+        gsum = gw.sum(axis=1)
+        # Pólya urn for the m unseen datapoints: multinomial counts on Dirichlet weights;
+        # the draws from the seen datapoints are shared by the group (paired) ...
+        c = np.stack([rng.multinomial(m, gw[d] / gsum[d]) for d in range(draws)])
+        seen_part = c @ vz[np.ix_(arms, cols)].T / m  # (draws, arms)
+        # ... and each arm draws its share from its own pseudo-observations
+        share = rng.binomial(m, esum / (esum + gsum[:, None])) / m
+        imputed = (1.0 - share) * seen_part + share * pseudo
+        means[:, arms] = (sums[arms][None, :] + m * imputed) / n
     others = np.delete(means, pick, axis=1)
     top = others.max(axis=1) if others.shape[1] else np.full(draws, -np.inf)
     p_best = float(np.mean(means[:, pick] >= top - 1e-12))
@@ -169,7 +180,8 @@ def assess(
         )
     if bool((np.asarray(asked) >= n_datapoints).all()):
         return Certainty("exact", confidence=1.0)
-    if certifies and finished and not budget_eliminated:
+    settled = finished or all(asked[a] >= n_datapoints for a in alive)
+    if certifies and settled and not budget_eliminated:
         return Certainty("certified", confidence=confidence, epsilon=epsilon)
     eps = epsilon if epsilon > 0 else DEFAULT_EPSILON
     p_best, p_within = posterior_best(

@@ -29,6 +29,7 @@ import numpy as np
 from agentopt._tables import fit, wrap_name
 from agentopt.exceptions import SelectionError
 from agentopt.records import Observation
+from agentopt.selectors.certainty import Certainty
 from agentopt.selectors.objective import Objective
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ class SelectionResults:
     reused_keys: frozenset[tuple[int, int]] = frozenset()
     #: what the evidence cannot support or looks wrong (printed under the table)
     warnings: tuple[str, ...] = ()
+    #: how sure the pick is: certified, exact, an estimate, or unsupported
+    certainty: Certainty | None = None
     arms: list[ArmResult] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -209,6 +212,11 @@ class SelectionResults:
         """The chosen combination's summary (never an eliminated arm)."""
         return self.arms[0]
 
+    @property
+    def supported(self) -> bool:
+        """False when the evidence cannot support the pick (see ``certainty``)."""
+        return self.certainty is None or self.certainty.supported
+
     def get_best_combo(self) -> dict[str, Any]:
         """The chosen ``{node: model}``, with the model objects exactly as passed in."""
         return dict(self.combos[self.best_arm])
@@ -308,6 +316,7 @@ class SelectionResults:
             "epsilon": self.epsilon,
             "seed": self.seed,
             "stop_reason": self.stop_reason,
+            "certainty": self.certainty.as_dict() if self.certainty is not None else None,
             "warnings": list(self.warnings),
             "dataset_size": self.n_datapoints,
             "evaluations": self.evaluations,
@@ -353,7 +362,9 @@ class SelectionResults:
                 interval = f"{a.objective:.3f} ({interval})"
             cost = "unpriced" if a.cost_per_item is None else f"${a.cost_per_item * 1000:.3g}"
             lat = "—" if a.latency_per_item is None else f"{a.latency_per_item:.2g}"
-            if a.best:
+            if a.best and not self.supported:
+                state = "pick (unsupported)"
+            elif a.best:
                 state = "★ best"
             elif a.eliminated_round is not None:
                 state = f"out r{a.eliminated_round}"
@@ -411,6 +422,8 @@ class SelectionResults:
         for line in legend:
             console.print(Text(line), overflow="fold")
         console.print(Text(self._footer(), style="dim"), overflow="fold")
+        if self.certainty is not None:
+            console.print(Text(f"pick: {self.certainty.describe()}"), overflow="fold")
         for w in self.warnings:
             console.print(Text(f"warning: {w}", style="yellow"), overflow="fold")
 
@@ -476,7 +489,9 @@ class SelectionResults:
             body.append(f"<tr{style}>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
         return (
             f"<table><caption>Model selection ({esc(self.method)}): "
-            f"best <b>{esc(self.get_best().label)}</b></caption>"
+            f"{'best' if self.supported else 'pick'} <b>{esc(self.get_best().label)}</b>"
+            f"{'<br>' + esc(self.certainty.describe()) if self.certainty is not None else ''}"
+            "</caption>"
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
             f"<tfoot><tr><td colspan='{len(headers)}'>{esc(self._footer())}</td></tr>"
             + "".join(

@@ -45,6 +45,7 @@ from agentopt.exceptions import ConfigError, EvaluationsFailedError, SelectionEr
 from agentopt.pricing import PriceBook
 from agentopt.records import Observation
 from agentopt.selectors.base import Problem, Strategy
+from agentopt.selectors.certainty import assess
 from agentopt.selectors.evaluator import Interrupted, LiveEvaluator, TrackerLike
 from agentopt.selectors.executor import Executor, get_executor
 from agentopt.selectors.failfast import FailFast, all_failed_message, flat_scores_warning
@@ -464,6 +465,25 @@ class ModelSelector:
         if state.best is None:  # pragma: no cover - refresh_view always sets it
             raise SelectionError("the selection ended without a pick")
         notes = []
+        certainty = assess(
+            values=strategy.stats.values,
+            asked=state.asked,
+            pick=state.best,
+            alive=state.alive,
+            n_datapoints=self.n_datapoints,
+            certifies=strategy.certifies,
+            finished=state.strategy_finished,
+            budget_eliminated=getattr(strategy, "budget_eliminated", set()),
+            confidence=self.confidence,
+            epsilon=self.epsilon,
+            stop_reason=state.stop_reason,
+            value_range=_value_range(strategy.stats.values, self.objective),
+            seed=self.seed or 0,
+        )
+        if not certainty.supported:
+            msg = certainty.describe()
+            warnings.warn(msg, UserWarning, stacklevel=3)
+            notes.append(msg)
         flat = flat_scores_warning(state.observations)
         if flat is not None:
             warnings.warn(flat, UserWarning, stacklevel=3)
@@ -490,6 +510,7 @@ class ModelSelector:
             rounds=state.rounds,
             reused_keys=frozenset(reused),
             warnings=tuple(notes),
+            certainty=certainty,
         )
 
     def _make_tracker(self) -> TrackerLike:
@@ -504,6 +525,16 @@ class ModelSelector:
             f"{type(self).__name__}(method={_method_name(self.method)!r}, "
             f"arms={self.n_arms}, datapoints={self.n_datapoints})"
         )
+
+
+def _value_range(values: Any, objective: Objective) -> tuple[float, float]:
+    """The range of the objective values, for the posterior's pseudo-observations."""
+    if objective.is_score_only:
+        return 0.0, 1.0
+    import numpy as np
+
+    seen = values[~np.isnan(values)]
+    return (float(seen.min()), float(seen.max())) if seen.size else (0.0, 1.0)
 
 
 class AutoSelector(ModelSelector):
