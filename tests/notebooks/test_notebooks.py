@@ -95,7 +95,11 @@ def test_committed_notebooks_have_no_outputs(name: str) -> None:
 
 
 def test_selectors_notebook_reproduces_the_bench(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = {"AGENTOPT_NB_SEEDS": "3", "AGENTOPT_NB_METHODS": ",".join(FAST_METHODS)}
+    env = {
+        "AGENTOPT_NB_SEEDS": "3",
+        "AGENTOPT_NB_METHODS": ",".join(FAST_METHODS),
+        "AGENTOPT_NB_FRONTIER": "small",
+    }
     nb = _execute("selectors_comparison", env, monkeypatch)
     assert not _errors(nb)
     s = _summary(nb)
@@ -125,9 +129,24 @@ def test_selectors_notebook_reproduces_the_bench(monkeypatch: pytest.MonkeyPatch
     assert pub[("bfcl", "arm_elimination")]["savings"] == pytest.approx(0.123)
     assert pub[("mathqa", "brute_force")]["mean_accuracy"] == pytest.approx(0.9884)
     assert pub[("hotpotqa", "brute_force")]["mean_evaluations"] == 16168
-    assert [c["data"] for c in s["checks"]] == TABLES
-    assert all(isinstance(v, bool) for c in s["checks"] for k, v in c.items() if k != "data")
-    assert _images(nb) == 1  # the savings vs found-best figure
+    # the frontier: auto at three confidences and three budgets per table
+    fr = s["frontier"]
+    assert {(r["data"], r["curve"]) for r in fr} == {
+        (t, c) for t in TABLES for c in ("confidence", "budget")
+    }
+    for r in fr:
+        assert 0.0 <= r["savings"] <= 1.0 + 1e-9 and r["regret"] >= 0.0
+    full = [r for r in fr if r["curve"] == "budget" and r["at"] == 1.0]
+    assert all(r["found_best"] == 1.0 for r in full)  # the whole table buys the exact best
+    # the same money: every capped method spent at most the reference's mean spend
+    eq = s["equal_budget"]
+    assert {r["data"] for r in eq} == set(TABLES)
+    for r in eq:
+        if r["method"] != "agentopt_arm_elimination (no cap)":
+            assert r["mean_cost_usd"] <= r["budget_usd"] * (1 + 1e-9)
+    assert _images(nb) == 2  # found-best vs savings, and the frontier
+    text = json.dumps(nb.cells[0].source) + "".join(c.source for c in nb.cells)
+    assert "issue" not in text.lower() and "✗" not in text
 
 
 def test_routers_notebook_reports_regret_vs_random(monkeypatch: pytest.MonkeyPatch) -> None:
