@@ -107,11 +107,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bs.add_argument("--json", dest="json_out", default=None, help="write results JSON here")
     br = bsub.add_parser("routers", help="compare routers on replay tables")
-    br.add_argument("--data", action="append", required=True, help="a long-format CSV (repeatable)")
+    br.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        help="a long-format CSV, or sim:mcq / sim:arithmetic (repeatable)",
+    )
     br.add_argument("--routers", default="random,thompson,ucb,epsilon_greedy,cost_aware")
     br.add_argument("--seeds", type=int, default=20)
     br.add_argument("--horizon", type=int, default=None)
-    br.add_argument("--lambda-cost", type=float, default=0.0)
+    br.add_argument("--lambda-cost", type=float, default=0.0, help="objective: score − λ·cost")
+    br.add_argument(
+        "--mix",
+        action="store_true",
+        help="interleave every --data table into one stream (shuffled per seed)",
+    )
+    br.add_argument(
+        "--cost-weight",
+        type=float,
+        default=None,
+        help="$ per point of score: objective score − cost / X, passed to routers that take it",
+    )
+    br.add_argument(
+        "--quality-floor",
+        type=float,
+        default=None,
+        help="e.g. 0.95: passed to routers that take it (cheapest within 95%% of the best)",
+    )
+    br.add_argument("--plot", default=None, metavar="DIR", help="write PNG plots here")
     br.add_argument(
         "--missing",
         choices=["resample", "zero"],

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from agentopt.routers.contextual import ContextualRouter
     from agentopt.routers.cost_aware import CostAwareRouter
     from agentopt.routers.factored import FactoredThompsonRouter
+    from agentopt.routers.features import PromptHasher
     from agentopt.routers.limits import Limits, Quota
+    from agentopt.routers.prompt import PromptRouter
     from agentopt.routers.registry import available_routers, get_router, register_router
 
 __all__ = [
@@ -41,6 +43,8 @@ __all__ = [
     "Feedback",
     "Limits",
     "PromptFeatures",
+    "PromptHasher",
+    "PromptRouter",
     "Quota",
     "RandomRouter",
     "RouteContext",
@@ -61,6 +65,8 @@ _LAZY = {
     "CostAwareRouter": "agentopt.routers.cost_aware",
     "ContextualRouter": "agentopt.routers.contextual",
     "FactoredThompsonRouter": "agentopt.routers.factored",
+    "PromptHasher": "agentopt.routers.features",
+    "PromptRouter": "agentopt.routers.prompt",
     "Limits": "agentopt.routers.limits",
     "Quota": "agentopt.routers.limits",
     "available_routers": "agentopt.routers.registry",

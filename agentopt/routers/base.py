@@ -374,7 +374,11 @@ class Router:
                     stacklevel=3,
                 )
                 return
-        features = feedback.features or (pend.features if pend is not None else None)
+        # what the router saw when it routed wins over what the feedback carries
+        if pend is not None and pend.features is not None:
+            features = pend.features
+        else:
+            features = feedback.features
         credit = assign(self.arms, pend, feedback, cost)
         self._uncredited += credit.uncredited
         share = credit.cost_share

@@ -91,6 +91,9 @@ class RouteContext:
     history: Sequence[CallRecord] = ()  # the session's earlier records
     features: PromptFeatures = field(default_factory=PromptFeatures)
     budget: Mapping[str, Any] = field(default_factory=dict)  # filled by the router
+    # the prompt's text when the caller has it at hand (replays, tests); routers
+    # that read the prompt otherwise take it from ``request_body``
+    prompt: str | None = None
 
     @classmethod
     def for_call(

@@ -22,6 +22,7 @@ _BUILTIN_MODULES = (
     "agentopt.routers.cost_aware",
     "agentopt.routers.contextual",
     "agentopt.routers.factored",
+    "agentopt.routers.prompt",
 )
 _loaded = False
 T = TypeVar("T", bound=type[Router])

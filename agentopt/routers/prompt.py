@@ -1,0 +1,368 @@
+"""PromptRouter: reads the prompt, predicts each model's score on it, and sends
+it to the cheapest model expected to answer well.
+
+Features: the prompt's hashed word and character n-grams
+(:class:`~agentopt.routers.features.PromptHasher`, ``n_features`` buckets) or
+the vector of a user's ``embed=`` function, reduced by a fixed random
+projection to ``dims`` dimensions (a sketch that keeps inner products: two
+prompts of the same task stay close), plus a bias and the cheap
+:class:`PromptFeatures` (length, tools, images, turns).
+
+Policy: linear Thompson sampling, one Bayesian ridge regression per arm of the
+score on those features, with the full covariance of the sketch (exact
+Sherman–Morrison updates, so uncertainty shrinks at the right rate however
+many n-grams a prompt has). Each decision samples every arm's score for this
+prompt, then applies the objective:
+
+- ``quality_floor=0.95``: among the arms whose sampled score is within 95 % of
+  the best sampled score, the cheapest;
+- ``cost_weight=w`` (dollars per point of score: a score of 1 is worth $w):
+  the arm maximising ``score − cost / w``;
+- both: the floor first, then ``score − cost / w`` among the arms that pass;
+- neither: the best sampled score.
+
+Costs are known before the call (:class:`~agentopt.routers.costs.KnownCosts`:
+price map × token estimate, calibrated by the costs feedback reports), not
+learned from scratch.
+
+>>> from agentopt.routers import PromptRouter, RouteContext, Feedback
+>>> r = PromptRouter(["small", "large"], prices={"small": 0.001, "large": 0.01},
+...                  quality_floor=0.95, seed=0)
+>>> m = r.route(RouteContext(requested_model=None, data_id="q1", prompt="What is 2 + 2?"))
+>>> _ = r.update(Feedback(reward=1.0, data_id="q1"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agentopt.exceptions import ConfigError
+from agentopt.routers.arms import Candidates
+from agentopt.routers.base import Router
+from agentopt.routers.context import PromptFeatures, RouteContext
+from agentopt.routers.costs import KnownCosts, PriceSpec
+from agentopt.routers.features import Embedder, PromptClusters, PromptHasher, prompt_text
+from agentopt.routers.registry import register_router
+
+__all__ = ["PromptContext", "PromptRouter"]
+
+_CHEAP = len(PromptFeatures().as_vector())  # bias first
+
+
+@dataclass(frozen=True, slots=True)
+class PromptContext:
+    """One prompt as the router sees it: its feature vector and token estimate."""
+
+    x: np.ndarray
+    tokens: int
+
+
+def _projection(n_in: int, dims: int) -> np.ndarray:
+    """A fixed Gaussian sketch (the same in every process and version)."""
+    rng = np.random.default_rng([0x5EED, n_in, dims])
+    out: np.ndarray = rng.standard_normal((n_in, dims)) / np.sqrt(dims)
+    return out
+
+
+@register_router("prompt")
+class PromptRouter(Router):
+    """Routes each prompt to the cheapest model expected to answer it well.
+
+    Args:
+        candidates: models (or per-node candidates: one choice per datapoint).
+        quality_floor: in (0, 1]: stay within this share of the best arm's
+            estimated score for the prompt, at the lowest cost.
+        cost_weight: dollars one point of score is worth (score in [0, 1]).
+        prices: ``{model: (input, output) $/M tokens}`` or ``{model: $ per call}``;
+            default: the PriceBook (litellm's map).
+        output_tokens: expected output tokens per call, for the price list.
+        embed: your embedding function (text → vector), used instead of n-grams.
+        n_features: hashed n-gram buckets. ``dims``: size of the sketch.
+        ridge: prior precision of each weight (in units of the noise variance).
+        exploration: scales the posterior spread (1 = the posterior).
+    """
+
+    def __init__(
+        self,
+        candidates: Candidates,
+        *,
+        quality_floor: float | None = None,
+        cost_weight: float | None = None,
+        prices: PriceSpec | None = None,
+        output_tokens: int = 256,
+        embed: Embedder | None = None,
+        n_features: int = 2048,
+        max_clusters: int = 32,
+        cluster_thresholds: Sequence[float] = (0.25, 0.35, 0.5),
+        dims: int = 0,
+        ridge: float = 1.0,
+        exploration: float = 0.5,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(candidates, **kwargs)
+        if quality_floor is not None and not 0.0 < quality_floor <= 1.0:
+            raise ConfigError(f"quality_floor must be in (0, 1], got {quality_floor!r}")
+        if cost_weight is not None and not cost_weight > 0:
+            raise ConfigError(
+                f"cost_weight must be > 0 ($ per point of score), got {cost_weight!r}"
+            )
+        if not isinstance(dims, int) or dims < 0:
+            raise ConfigError(f"dims must be an int >= 0, got {dims!r}")
+        if not ridge > 0:
+            raise ConfigError(f"ridge must be > 0, got {ridge!r}")
+        if not exploration >= 0:
+            raise ConfigError(f"exploration must be >= 0, got {exploration!r}")
+        if embed is not None and not callable(embed):
+            raise ConfigError(f"embed must be a function text → vector, got {embed!r}")
+        self.quality_floor = None if quality_floor is None else float(quality_floor)
+        self.cost_weight = None if cost_weight is None else float(cost_weight)
+        self.prices = {
+            k: (list(v) if isinstance(v, tuple | list) else v) for k, v in (prices or {}).items()
+        }
+        self.output_tokens = int(output_tokens)
+        self.embed = embed
+        self.dims = dims
+        self.ridge = float(ridge)
+        self.exploration = float(exploration)
+        self.hasher = PromptHasher(n_features)
+        self.cluster_thresholds = [float(t) for t in cluster_thresholds]
+        if not self.cluster_thresholds:
+            raise ConfigError("cluster_thresholds: give at least one similarity threshold")
+        self.max_clusters = max_clusters
+        self.levels = self._new_levels(n_features)
+        self.costs = KnownCosts(self.arms, prices, output_tokens=output_tokens)
+        self._sketch = _projection(n_features, dims) if dims else None
+        self._embed_sketch: np.ndarray | None = None
+        k, d = len(self.arms), self._width
+        self._a_inv = np.repeat(np.diag(1.0 / self._prior_precision())[None], k, axis=0)
+        self._b = np.zeros((k, d))
+        self._theta = np.zeros((k, d))
+        self._resid_sq = 0.0  # Σ squared prediction errors (before each update)
+        self._resid_n = 0.0
+        self._bern_sum = 0.0  # Σ p(1 − p) of the predictions, for the dispersion φ
+        self._memo: tuple[RouteContext, PromptContext] | None = None
+
+    # ------------------------------------------------------------------ features
+    def _new_levels(self, dim: int) -> list[PromptClusters]:
+        return [
+            PromptClusters(dim, max_clusters=self.max_clusters, threshold=t)
+            for t in self.cluster_thresholds
+        ]
+
+    def _prior_precision(self) -> np.ndarray:
+        """Per weight, in units of the noise variance: the bias is free to move
+        (``ridge``); each finer cluster level and every other feature is a
+        deviation expected to be smaller (× 4, 8, 16, …: shrinkage toward the
+        coarser estimate, so a new fine cluster starts from its parent's)."""
+        prec = np.full(self._width, 4.0 * self.ridge)
+        for level in range(len(self.levels)):
+            lo = level * self.max_clusters
+            prec[lo : lo + self.max_clusters] = self.ridge * 4.0 * 2.0**level
+        prec[self._n_onehot + self.dims] = self.ridge  # the bias
+        return prec
+
+    @property
+    def _n_onehot(self) -> int:
+        return self.max_clusters * len(self.cluster_thresholds)
+
+    @property
+    def _width(self) -> int:
+        return self._n_onehot + self.dims + _CHEAP
+
+    def featurize(
+        self, text: str, cheap: PromptFeatures | None = None, *, learn: bool = True
+    ) -> PromptContext:
+        """The feature vector of a prompt (what :meth:`route` computes); with
+        ``learn`` the prompt also joins (or founds) its cluster."""
+        if cheap is None:
+            cheap = PromptFeatures.from_text(text)
+        if self.embed is not None:
+            e = np.asarray(self.embed(text), dtype=float).ravel()
+            if e.size == 0 or not np.all(np.isfinite(e)):
+                raise ConfigError("embed returned an empty or non-finite vector")
+            if self.levels[0].dim != e.size:
+                if self.levels[0].counts.size:
+                    raise ConfigError(
+                        f"embed returned {e.size} numbers, earlier {self.levels[0].dim}"
+                    )
+                self.levels = self._new_levels(e.size)
+            norm = float(np.sqrt(e @ e))
+            idx, val = np.arange(e.size), (e / norm if norm > 0 else e)
+            nz = val != 0
+            idx, val = idx[nz], val[nz]
+            if self.dims and (self._embed_sketch is None or self._embed_sketch.shape[0] != e.size):
+                self._embed_sketch = _projection(e.size, self.dims)
+            sketch = self._embed_sketch
+        else:
+            idx, val = self.hasher.transform(text)
+            sketch = self._sketch
+        x = np.zeros(self._width)
+        for level, clusters in enumerate(self.levels):
+            c = clusters.assign(idx, val, learn=learn)
+            if c >= 0:
+                x[level * self.max_clusters + c] = 1.0
+        n1 = self._n_onehot
+        if self.dims and idx.size and sketch is not None:
+            x[n1 : n1 + self.dims] = val @ sketch[idx]
+        x[n1 + self.dims :] = cheap.as_vector()
+        return PromptContext(x=x, tokens=max(cheap.token_estimate, 1))
+
+    def _context_of(self, ctx: RouteContext) -> PromptContext:
+        memo = self._memo
+        if memo is not None and memo[0] is ctx:
+            return memo[1]
+        text = ctx.prompt if ctx.prompt is not None else prompt_text(ctx.request_body)
+        cheap = ctx.features
+        if cheap.token_estimate == 0 and text:
+            cheap = PromptFeatures.from_text(text)
+        pc = self.featurize(text, cheap)
+        self._memo = (ctx, pc)
+        return pc
+
+    def _as_context(self, features: Any) -> PromptContext:
+        if isinstance(features, PromptContext):
+            return features
+        cheap = features if isinstance(features, PromptFeatures) else PromptFeatures()
+        x = np.zeros(self._width)
+        x[self._n_onehot + self.dims :] = cheap.as_vector()
+        return PromptContext(x=x, tokens=max(cheap.token_estimate, 1))
+
+    # ------------------------------------------------------------------ policy
+    def noise_var(self) -> float:
+        """Estimated variance of a score around its prediction (prior 1/4 worth 2)."""
+        return (0.5 + self._resid_sq) / (2.0 + self._resid_n)
+
+    def _noise_at(self, mean: np.ndarray) -> np.ndarray:
+        """Noise variance where the predicted score is ``mean``: ``φ·p(1 − p)``
+        (scores near 0 or 1 vary less), ``φ`` the observed residual variance over
+        the Bernoulli variance of the predictions (1 for 0/1 scores, less for
+        graded ones)."""
+        p = np.clip(mean, 0.05, 0.95)
+        phi = (0.5 + self._resid_sq) / (0.5 + self._bern_sum)
+        out: np.ndarray = min(phi, 1.5) * p * (1.0 - p)
+        return out
+
+    def _choose_arm(self, ctx: RouteContext, allowed: np.ndarray | None) -> int:
+        pc = self._context_of(ctx)
+        nz = np.flatnonzero(pc.x)  # a few cluster indicators and the cheap features
+        x = pc.x[nz]
+        cost = self.costs.expected(pc.tokens)
+        sub = self._a_inv[:, nz[:, None], nz]  # (arms, nnz, nnz)
+        theta = self._theta[:, nz]
+        if allowed is not None:
+            sub, theta, cost = sub[allowed], theta[allowed], cost[allowed]
+        mean = theta @ x + 0.5
+        var = np.maximum((sub @ x) @ x, 0.0) * self._noise_at(mean)
+        score = mean + self.exploration * np.sqrt(var) * self.rng.standard_normal(mean.size)
+        j = self._objective(score, cost)
+        return j if allowed is None else int(allowed[j])
+
+    def _objective(self, score: np.ndarray, cost: np.ndarray) -> int:
+        value = score if self.cost_weight is None else score - cost / self.cost_weight
+        if self.quality_floor is None:
+            return int(np.argmax(value))
+        top = float(score.max())
+        ok = np.flatnonzero(score >= top - (1.0 - self.quality_floor) * abs(top))
+        if self.cost_weight is None:
+            return int(ok[np.argmin(cost[ok])])
+        return int(ok[np.argmax(value[ok])])
+
+    def _learn_arm(self, i: int, reward: float, cost_usd: float | None, features: Any) -> None:
+        pc = self._as_context(features)
+        nz = np.flatnonzero(pc.x)
+        x = pc.x[nz]
+        a_inv = self._a_inv[i]
+        pred = 0.5 + float(self._theta[i, nz] @ x)
+        err = reward - pred
+        self._resid_sq += err * err
+        self._resid_n += 1.0
+        q = min(max(pred, 0.05), 0.95)
+        self._bern_sum += q * (1.0 - q)
+        u = a_inv[:, nz] @ x
+        a_inv -= np.outer(u, u) / (1.0 + float(x @ u[nz]))
+        self._b[i, nz] += (reward - 0.5) * x
+        self._theta[i] = a_inv @ self._b[i]
+        if cost_usd is not None:
+            self.costs.observe(i, cost_usd, pc.tokens)
+
+    def predict(self, prompt: str) -> dict[str, dict[str, float]]:
+        """Each arm's expected score and cost for ``prompt`` (posterior means)."""
+        with self._lock:
+            pc = self.featurize(prompt, learn=False)
+            mean = self._theta @ pc.x + 0.5
+            cost = self.costs.expected(pc.tokens)
+        return {
+            label: {"score": float(mean[i]), "cost_usd": float(cost[i])}
+            for i, label in enumerate(self.arms.labels)
+        }
+
+    # ------------------------------------------------------------------ state
+    def _encode_features(self, features: Any) -> Any:
+        if isinstance(features, PromptContext):
+            return {"x": features.x.tolist(), "tokens": features.tokens}
+        return super()._encode_features(features)
+
+    def _decode_features(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            x = np.asarray(data["x"], dtype=float)
+            if x.shape != (self._width,):
+                raise ConfigError(f"router state: a pending prompt vector has shape {x.shape}")
+            return PromptContext(x=x, tokens=int(data["tokens"]))
+        return super()._decode_features(data)
+
+    def _params(self) -> dict[str, Any]:
+        return {
+            "quality_floor": self.quality_floor,
+            "cost_weight": self.cost_weight,
+            "prices": self.prices,
+            "output_tokens": self.output_tokens,
+            "n_features": self.hasher.n_features,
+            "max_clusters": self.max_clusters,
+            "cluster_thresholds": self.cluster_thresholds,
+            "dims": self.dims,
+            "ridge": self.ridge,
+            "exploration": self.exploration,
+        }
+
+    def _policy_state(self) -> dict[str, Any]:
+        return {
+            "embed": self.embed is not None,
+            "a_inv": self._a_inv.tolist(),
+            "b": self._b.tolist(),
+            "theta": self._theta.tolist(),
+            "resid": [self._resid_sq, self._resid_n, self._bern_sum],
+            "costs": self.costs.state_dict(),
+            "clusters": [c.state_dict() for c in self.levels],
+            "cluster_dim": self.levels[0].dim,
+        }
+
+    def _load_policy_state(self, state: Mapping[str, Any]) -> None:
+        if not state:
+            return
+        if state.get("embed") and self.embed is None:
+            raise ConfigError(
+                "this router was saved with an embed= function; pass it again: "
+                "Router.load(path, embed=your_function)"
+            )
+        k, d = len(self.arms), self._width
+        a_inv = np.asarray(state["a_inv"], dtype=float)
+        b = np.asarray(state["b"], dtype=float)
+        theta = np.asarray(state["theta"], dtype=float)
+        if a_inv.shape != (k, d, d) or b.shape != (k, d) or theta.shape != (k, d):
+            raise ConfigError(
+                f"router state: prompt-model matrices have shape {a_inv.shape}, expected "
+                f"{(k, d, d)} (saved with other candidates or another dims)"
+            )
+        self.costs.load_state_dict(state["costs"])
+        levels = self._new_levels(int(state["cluster_dim"]))
+        if len(state["clusters"]) != len(levels):
+            raise ConfigError("router state: saved with other cluster_thresholds")
+        for clusters, saved in zip(levels, state["clusters"], strict=True):
+            clusters.load_state_dict(saved)
+        self.levels = levels
+        self._a_inv, self._b, self._theta = a_inv, b, theta
+        self._resid_sq, self._resid_n, self._bern_sum = (float(v) for v in state["resid"])
