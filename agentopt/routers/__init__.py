@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from agentopt.routers.factored import FactoredThompsonRouter
     from agentopt.routers.features import PromptHasher
     from agentopt.routers.limits import Limits, Quota
+    from agentopt.routers.mabwiser_router import MABWiserRouter
     from agentopt.routers.prompt import PromptRouter
     from agentopt.routers.registry import available_routers, get_router, register_router
 
@@ -42,6 +43,7 @@ __all__ = [
     "FactoredThompsonRouter",
     "Feedback",
     "Limits",
+    "MABWiserRouter",
     "PromptFeatures",
     "PromptHasher",
     "PromptRouter",
@@ -68,6 +70,7 @@ _LAZY = {
     "PromptHasher": "agentopt.routers.features",
     "PromptRouter": "agentopt.routers.prompt",
     "Limits": "agentopt.routers.limits",
+    "MABWiserRouter": "agentopt.routers.mabwiser_router",
     "Quota": "agentopt.routers.limits",
     "available_routers": "agentopt.routers.registry",
     "get_router": "agentopt.routers.registry",

@@ -73,7 +73,7 @@ def plot_results(results: Sequence[dict[str, Any]], out_dir: str | Path) -> list
         plt.close(fig)
         paths.append(p)
 
-        fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
+        fig, ax = plt.subplots(figsize=(9.5, 5.5), dpi=120)
         arms = rows[0]["arms"]
         xs = [a["cost_usd"] for a in arms.values()]
         ys = [a["score"] for a in arms.values()]
@@ -106,7 +106,7 @@ def plot_results(results: Sequence[dict[str, Any]], out_dir: str | Path) -> list
             "router: ○ whole stream, ★ last third (after learning)"
         )
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         fig.tight_layout()
         p = out / f"{_slug(data)}-quality-cost.png"
         fig.savefig(p)

@@ -100,7 +100,9 @@ class PromptRouter(Router):
         cluster_thresholds: Sequence[float] = (0.25, 0.35, 0.5),
         dims: int = 0,
         ridge: float = 1.0,
-        exploration: float = 0.5,
+        exploration: float = 1.0,
+        bias_precision: float = 4.0,
+        cluster_precision: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(candidates, **kwargs)
@@ -128,6 +130,8 @@ class PromptRouter(Router):
         self.dims = dims
         self.ridge = float(ridge)
         self.exploration = float(exploration)
+        self.bias_precision = float(bias_precision)
+        self.cluster_precision = float(cluster_precision)
         self.hasher = PromptHasher(n_features)
         self.cluster_thresholds = [float(t) for t in cluster_thresholds]
         if not self.cluster_thresholds:
@@ -138,13 +142,23 @@ class PromptRouter(Router):
         self._sketch = _projection(n_features, dims) if dims else None
         self._embed_sketch: np.ndarray | None = None
         k, d = len(self.arms), self._width
-        self._a_inv = np.repeat(np.diag(1.0 / self._prior_precision())[None], k, axis=0)
-        self._b = np.zeros((k, d))
-        self._theta = np.zeros((k, d))
+        # rows 0..k-1: each arm's deviation from the shared model; row k: the
+        # shared model (every arm's scores), which a new arm or cluster starts from
+        prec = self._prior_precision()
+        shared = prec.copy()
+        shared[self._n_onehot + self.dims] = self.ridge
+        self._a_inv = np.concatenate(
+            (np.repeat(np.diag(1.0 / prec)[None], k, axis=0), np.diag(1.0 / shared)[None])
+        )
+        self._b = np.zeros((k + 1, d))
+        self._theta = np.zeros((k + 1, d))
         self._resid_sq = 0.0  # Σ squared prediction errors (before each update)
         self._resid_n = 0.0
         self._bern_sum = 0.0  # Σ p(1 − p) of the predictions, for the dispersion φ
         self._memo: tuple[RouteContext, PromptContext] | None = None
+        # per cluster of the finest level: Σ and count of its prompts' dense features
+        self._dense_sum = np.zeros((max_clusters, dims + _CHEAP - 1))
+        self._dense_n = np.zeros(max_clusters)
 
     # ------------------------------------------------------------------ features
     def _new_levels(self, dim: int) -> list[PromptClusters]:
@@ -161,8 +175,8 @@ class PromptRouter(Router):
         prec = np.full(self._width, 4.0 * self.ridge)
         for level in range(len(self.levels)):
             lo = level * self.max_clusters
-            prec[lo : lo + self.max_clusters] = self.ridge * 4.0 * 2.0**level
-        prec[self._n_onehot + self.dims] = self.ridge  # the bias
+            prec[lo : lo + self.max_clusters] = self.ridge * self.cluster_precision * 2.0**level
+        prec[self._n_onehot + self.dims] = self.bias_precision * self.ridge  # an arm everywhere
         return prec
 
     @property
@@ -201,14 +215,27 @@ class PromptRouter(Router):
             idx, val = self.hasher.transform(text)
             sketch = self._sketch
         x = np.zeros(self._width)
+        c = -1
         for level, clusters in enumerate(self.levels):
             c = clusters.assign(idx, val, learn=learn)
             if c >= 0:
                 x[level * self.max_clusters + c] = 1.0
         n1 = self._n_onehot
+        dense = np.zeros(self.dims + _CHEAP - 1)
         if self.dims and idx.size and sketch is not None:
-            x[n1 : n1 + self.dims] = val @ sketch[idx]
-        x[n1 + self.dims :] = cheap.as_vector()
+            dense[: self.dims] = val @ sketch[idx]
+        dense[self.dims :] = cheap.as_vector()[1:]
+        if c >= 0:
+            # within-cluster deviations: what a cluster has in common is its indicator's
+            # job, so a model's skill on one kind of prompt does not leak to another
+            if learn:
+                self._dense_sum[c] += dense
+                self._dense_n[c] += 1.0
+            if self._dense_n[c] > 0:
+                dense = dense - self._dense_sum[c] / self._dense_n[c]
+        x[n1 : n1 + self.dims] = dense[: self.dims]
+        x[n1 + self.dims] = 1.0  # bias
+        x[n1 + self.dims + 1 :] = dense[self.dims :]
         return PromptContext(x=x, tokens=max(cheap.token_estimate, 1))
 
     def _context_of(self, ctx: RouteContext) -> PromptContext:
@@ -251,22 +278,28 @@ class PromptRouter(Router):
         nz = np.flatnonzero(pc.x)  # a few cluster indicators and the cheap features
         x = pc.x[nz]
         cost = self.costs.expected(pc.tokens)
-        sub = self._a_inv[:, nz[:, None], nz]  # (arms, nnz, nnz)
-        theta = self._theta[:, nz]
+        k = len(self.arms)
+        base = 0.5 + float(self._theta[k, nz] @ x)  # the shared model's prediction
+        sub = self._a_inv[:k, nz[:, None], nz]  # (arms, nnz, nnz)
+        theta = self._theta[:k, nz]
         if allowed is not None:
             sub, theta, cost = sub[allowed], theta[allowed], cost[allowed]
-        mean = theta @ x + 0.5
+        mean = theta @ x + base
         var = np.maximum((sub @ x) @ x, 0.0) * self._noise_at(mean)
         score = mean + self.exploration * np.sqrt(var) * self.rng.standard_normal(mean.size)
-        j = self._objective(score, cost)
+        j = self._objective(score, cost, mean)
         return j if allowed is None else int(allowed[j])
 
-    def _objective(self, score: np.ndarray, cost: np.ndarray) -> int:
+    def _objective(self, score: np.ndarray, cost: np.ndarray, mean: np.ndarray) -> int:
         value = score if self.cost_weight is None else score - cost / self.cost_weight
         if self.quality_floor is None:
             return int(np.argmax(value))
-        top = float(score.max())
+        import os
+
+        top = float(mean.max()) if os.environ.get("REFMEAN") else float(score.max())
         ok = np.flatnonzero(score >= top - (1.0 - self.quality_floor) * abs(top))
+        if ok.size == 0:  # no sample reaches the floor: the best sample
+            return int(np.argmax(value))
         if self.cost_weight is None:
             return int(ok[np.argmin(cost[ok])])
         return int(ok[np.argmax(value[ok])])
@@ -275,25 +308,33 @@ class PromptRouter(Router):
         pc = self._as_context(features)
         nz = np.flatnonzero(pc.x)
         x = pc.x[nz]
-        a_inv = self._a_inv[i]
-        pred = 0.5 + float(self._theta[i, nz] @ x)
+        k = len(self.arms)
+        base = 0.5 + float(self._theta[k, nz] @ x)
+        pred = base + float(self._theta[i, nz] @ x)
         err = reward - pred
         self._resid_sq += err * err
         self._resid_n += 1.0
         q = min(max(pred, 0.05), 0.95)
         self._bern_sum += q * (1.0 - q)
-        u = a_inv[:, nz] @ x
-        a_inv -= np.outer(u, u) / (1.0 + float(x @ u[nz]))
-        self._b[i, nz] += (reward - 0.5) * x
-        self._theta[i] = a_inv @ self._b[i]
+        self._ridge_update(i, nz, x, reward - base)
+        self._ridge_update(k, nz, x, reward - 0.5)
         if cost_usd is not None:
             self.costs.observe(i, cost_usd, pc.tokens)
+
+    def _ridge_update(self, row: int, nz: np.ndarray, x: np.ndarray, target: float) -> None:
+        """One observation for model ``row`` (Sherman–Morrison on its inverse Gram)."""
+        a_inv = self._a_inv[row]
+        u = a_inv[:, nz] @ x
+        a_inv -= np.outer(u, u) / (1.0 + float(x @ u[nz]))
+        self._b[row, nz] += target * x
+        self._theta[row] = a_inv @ self._b[row]
 
     def predict(self, prompt: str) -> dict[str, dict[str, float]]:
         """Each arm's expected score and cost for ``prompt`` (posterior means)."""
         with self._lock:
             pc = self.featurize(prompt, learn=False)
-            mean = self._theta @ pc.x + 0.5
+            k = len(self.arms)
+            mean = self._theta[:k] @ pc.x + 0.5 + float(self._theta[k] @ pc.x)
             cost = self.costs.expected(pc.tokens)
         return {
             label: {"score": float(mean[i]), "cost_usd": float(cost[i])}
@@ -338,6 +379,8 @@ class PromptRouter(Router):
             "costs": self.costs.state_dict(),
             "clusters": [c.state_dict() for c in self.levels],
             "cluster_dim": self.levels[0].dim,
+            "dense_sum": self._dense_sum.tolist(),
+            "dense_n": self._dense_n.tolist(),
         }
 
     def _load_policy_state(self, state: Mapping[str, Any]) -> None:
@@ -348,7 +391,7 @@ class PromptRouter(Router):
                 "this router was saved with an embed= function; pass it again: "
                 "Router.load(path, embed=your_function)"
             )
-        k, d = len(self.arms), self._width
+        k, d = len(self.arms) + 1, self._width
         a_inv = np.asarray(state["a_inv"], dtype=float)
         b = np.asarray(state["b"], dtype=float)
         theta = np.asarray(state["theta"], dtype=float)
@@ -364,5 +407,9 @@ class PromptRouter(Router):
         for clusters, saved in zip(levels, state["clusters"], strict=True):
             clusters.load_state_dict(saved)
         self.levels = levels
+        self._dense_sum = np.asarray(state["dense_sum"], dtype=float).reshape(
+            self.max_clusters, self.dims + _CHEAP - 1
+        )
+        self._dense_n = np.asarray(state["dense_n"], dtype=float).reshape(self.max_clusters)
         self._a_inv, self._b, self._theta = a_inv, b, theta
         self._resid_sq, self._resid_n, self._bern_sum = (float(v) for v in state["resid"])

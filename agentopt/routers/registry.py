@@ -23,6 +23,7 @@ _BUILTIN_MODULES = (
     "agentopt.routers.contextual",
     "agentopt.routers.factored",
     "agentopt.routers.prompt",
+    "agentopt.routers.mabwiser_router",
 )
 _loaded = False
 T = TypeVar("T", bound=type[Router])

@@ -150,7 +150,7 @@ def test_selectors_notebook_reproduces_the_bench(monkeypatch: pytest.MonkeyPatch
 
 
 def test_routers_notebook_reports_regret_vs_random(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = {"AGENTOPT_NB_SEEDS": "2", "AGENTOPT_NB_HORIZON": "150"}
+    env = {"AGENTOPT_NB_SEEDS": "2", "AGENTOPT_NB_HORIZON": "150", "AGENTOPT_NB_SIM_ITEMS": "60"}
     nb = _execute("routers_comparison", env, monkeypatch)
     assert not _errors(nb)
     s = _summary(nb)
@@ -182,7 +182,14 @@ def test_routers_notebook_reports_regret_vs_random(monkeypatch: pytest.MonkeyPat
         ("factored", "hotpotqa"),
         ("factored", "mathqa"),
     ]
-    assert _images(nb) == 1  # the regret-vs-random bar chart
+    mix = s["mix"]
+    assert mix["requests"] == 2 * 60 and mix["quality_floor"] == 0.95
+    by = {r["router"]: r for r in mix["results"]}
+    assert set(by) == {"random", "thompson", "cost_aware", "mabwiser", "prompt"}
+    for r in by.values():
+        assert 0 <= r["tail_mean_score"] <= 1 and r["tail_best_single_cost_usd"] > 0
+    # the bar chart, then the mixed stream's regret curves and quality-vs-cost points
+    assert _images(nb) == 3
 
 
 def _runner() -> Any:
