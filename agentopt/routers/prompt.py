@@ -97,10 +97,10 @@ class PromptRouter(Router):
         embed: Embedder | None = None,
         n_features: int = 2048,
         max_clusters: int = 32,
-        cluster_thresholds: Sequence[float] = (0.25, 0.35, 0.5),
-        dims: int = 0,
+        cluster_thresholds: Sequence[float] = (0.25, 0.4),
+        dims: int = 8,
         ridge: float = 1.0,
-        exploration: float = 1.0,
+        exploration: float = 0.7,
         bias_precision: float = 4.0,
         cluster_precision: float = 1.0,
         **kwargs: Any,
@@ -152,6 +152,10 @@ class PromptRouter(Router):
         )
         self._b = np.zeros((k + 1, d))
         self._theta = np.zeros((k + 1, d))
+        self._gram = np.zeros((k, d, d))  # Σ x xᵀ per arm, to re-solve when the prior moves
+        self._prec = prec  # the arms' prior precisions, re-estimated from the data
+        self._eb_at = 20.0  # re-estimate when this many arm updates have arrived
+        self._updates = 0.0
         self._resid_sq = 0.0  # Σ squared prediction errors (before each update)
         self._resid_n = 0.0
         self._bern_sum = 0.0  # Σ p(1 − p) of the predictions, for the dispersion φ
@@ -320,9 +324,49 @@ class PromptRouter(Router):
         self._ridge_update(k, nz, x, reward - 0.5)
         if cost_usd is not None:
             self.costs.observe(i, cost_usd, pc.tokens)
+        self._updates += 1.0
+        if self._updates >= self._eb_at:
+            self._refresh_prior()
+            self._eb_at = self._updates * 1.1 + 10.0
+
+    def _blocks(self) -> list[np.ndarray]:
+        """Weight groups sharing one prior variance: each cluster level, and the bias."""
+        out = [
+            np.arange(level * self.max_clusters, (level + 1) * self.max_clusters)
+            for level in range(len(self.levels))
+        ]
+        out.append(np.array([self._n_onehot + self.dims]))
+        return out
+
+    def _refresh_prior(self) -> None:
+        """Empirical Bayes: how far an arm's score on one cluster strays from its
+        score elsewhere (and an arm from the shared model) is estimated from the
+        weights learned so far (an EM step for each block's prior variance, the
+        starting guess worth two weights); then every arm's posterior is
+        re-solved under the new prior. Models whose skills differ by task then
+        stop dragging each other's estimates; sub-clusters of one task share."""
+        k = len(self.arms)
+        noise = self.noise_var()
+        prec = self._prec.copy()
+        start = self._prior_precision()
+        diag = np.einsum("kjj->kj", self._gram)
+        post_var = np.einsum("kjj->kj", self._a_inv[:k]) * noise
+        for block in self._blocks():
+            seen = diag[:, block] > 0
+            if not seen.any():
+                continue
+            second = (self._theta[:k, block] ** 2 + post_var[:, block])[seen]
+            tau0 = noise / float(start[block[0]])
+            tau2 = (float(second.sum()) + 2.0 * tau0) / (float(seen.sum()) + 2.0)
+            prec[block] = min(max(noise / max(tau2, 1e-9), 0.25), 256.0)
+        self._prec = prec
+        self._a_inv[:k] = np.linalg.inv(np.diag(prec)[None] + self._gram)
+        self._theta[:k] = np.einsum("kij,kj->ki", self._a_inv[:k], self._b[:k])
 
     def _ridge_update(self, row: int, nz: np.ndarray, x: np.ndarray, target: float) -> None:
         """One observation for model ``row`` (Sherman–Morrison on its inverse Gram)."""
+        if row < len(self.arms):
+            self._gram[row][np.ix_(nz, nz)] += np.outer(x, x)
         a_inv = self._a_inv[row]
         u = a_inv[:, nz] @ x
         a_inv -= np.outer(u, u) / (1.0 + float(x @ u[nz]))
@@ -376,6 +420,9 @@ class PromptRouter(Router):
             "b": self._b.tolist(),
             "theta": self._theta.tolist(),
             "resid": [self._resid_sq, self._resid_n, self._bern_sum],
+            "gram": self._gram.tolist(),
+            "prec": self._prec.tolist(),
+            "eb": [self._eb_at, self._updates],
             "costs": self.costs.state_dict(),
             "clusters": [c.state_dict() for c in self.levels],
             "cluster_dim": self.levels[0].dim,
@@ -413,3 +460,9 @@ class PromptRouter(Router):
         self._dense_n = np.asarray(state["dense_n"], dtype=float).reshape(self.max_clusters)
         self._a_inv, self._b, self._theta = a_inv, b, theta
         self._resid_sq, self._resid_n, self._bern_sum = (float(v) for v in state["resid"])
+        gram = np.asarray(state["gram"], dtype=float)
+        prec = np.asarray(state["prec"], dtype=float)
+        if gram.shape != (k - 1, d, d) or prec.shape != (d,):
+            raise ConfigError("router state: prompt-model Gram matrices do not fit this router")
+        self._gram, self._prec = gram, prec
+        self._eb_at, self._updates = (float(v) for v in state["eb"])
