@@ -14,6 +14,16 @@
 4. Synthetic worlds (not these tables): random 9 × 9 planner/solver grids with
    node effects, interactions and 0/1 outcomes, to check that the structured
    router's advantage is not a property of the four recordings.
+5. Prompt-aware routing (``--skip`` part ``mix``): a mixed stream of tables with
+   prompts (default: the simulator's two task families, ``sim:mcq`` and
+   ``sim:arithmetic``; ``--mix-data A.csv --mix-data B.csv`` for recordings of
+   your own), 20 seeds, ``--quality-floor`` 0.95: the tail (last third) as a
+   share of the best single model's score and cost, against the target
+   (≥ 95 % of its score at ≤ 50 % of its cost).
+6. Prompt features (part ``features``): our hashed n-grams against
+   scikit-learn's ``HashingVectorizer`` (word 1–2-grams + char_wb 3–5-grams),
+   µs per prompt; and PromptRouter / MABWiserRouter per decision (route +
+   update) with 2,048 hashed features and 11 arms.
 """
 
 from __future__ import annotations
@@ -136,6 +146,99 @@ def synthetic_worlds(
     return results
 
 
+TARGET_SCORE, TARGET_COST = 0.95, 0.50
+
+
+def mixed_stream(data: list[str], seeds: int, floor: float, cost_weight: float | None) -> None:
+    """Part 5: the prompt-aware routers on one mixed stream, checked against the target."""
+    routers = "random,thompson,cost_aware,mabwiser,prompt"
+    res = run_router_benchmark(
+        data, routers, seeds=seeds, mix=True, quality_floor=floor, cost_weight=cost_weight
+    )
+    print(f"\nmixed stream of {', '.join(data)}: quality floor {floor}, {seeds} seeds")
+    print_results(res)
+    for r in res:
+        share_s = r["tail_mean_score"] / r["tail_best_single_score"]
+        share_c = r["tail_mean_cost_usd"] / r["tail_best_single_cost_usd"]
+        ok = share_s >= TARGET_SCORE and share_c <= TARGET_COST
+        print(
+            f"  {r['router']:11s} tail: {share_s:6.1%} of the best single model's score at "
+            f"{share_c:6.1%} of its cost  ({'target met' if ok else 'target missed'})"
+        )
+
+
+def _time(fn: object, n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()  # type: ignore[operator]
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def features_timing(n: int) -> None:
+    """Part 6: µs per prompt for the hashers, µs per decision for the prompt routers."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from agentopt.routers import PromptHasher
+    from agentopt.sim.tasks import load_task
+
+    prompts = [it.prompt for it in load_task("mcq")[:50] + load_task("arithmetic")[:50]]
+    long = " ".join(prompts)[:4000]
+    ours = PromptHasher(n_features=2048)
+    words = HashingVectorizer(n_features=2048, ngram_range=(1, 2))
+    chars = HashingVectorizer(n_features=2048, analyzer="char_wb", ngram_range=(3, 5))
+    print("\nprompt features, µs per prompt (median of 3 runs):")
+    for label, texts in (("a 100-char question", prompts), ("a 4,000-char prompt", [long])):
+        k = max(1, n // len(texts))
+
+        def run_ours(texts: list[str] = texts) -> None:
+            for t in texts:
+                ours.transform(t)
+
+        def run_sklearn(texts: list[str] = texts) -> None:
+            for t in texts:
+                words.transform([t])
+                chars.transform([t])
+
+        a = float(np.median([_time(run_ours, k) for _ in range(3)])) / len(texts)
+        b = float(np.median([_time(run_sklearn, k) for _ in range(3)])) / len(texts)
+        print(
+            f"  {label:22s} ours {a:7.0f}   scikit-learn HashingVectorizer {b:7.0f}  ({b / a:.1f}×)"
+        )
+    arms = [f"m{i}" for i in range(11)]
+    prices = {m: 0.001 * (i + 1) for i, m in enumerate(arms)}
+    rng = np.random.default_rng(0)
+    print("\nper decision (route + update) with 2,048 hashed features and 11 arms, µs:")
+    for name, kw in (
+        ("prompt", {"prices": prices, "quality_floor": 0.95}),
+        ("mabwiser", {"learning_policy": "ThompsonSampling"}),
+        ("mabwiser", {"learning_policy": {"name": "LinUCB", "alpha": 1.0}, "context": "prompt"}),
+    ):
+        router = get_router(name, candidates=arms, seed=0, history=0, **kw)
+        counter = [0]
+
+        def step(router: object = router, counter: list[int] = counter) -> None:
+            i = counter[0]
+            counter[0] += 1
+            ctx = RouteContext(requested_model=None, data_id=str(i), prompt=prompts[i % 100])
+            m = router.route(ctx)  # type: ignore[attr-defined]
+            router.update(Feedback(reward=float(rng.random() < 0.5), models=(m,), data_id=str(i)))  # type: ignore[attr-defined]
+
+        for _ in range(200):  # past the first fits and cluster creation
+            step()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            step()
+        wall = (time.perf_counter() - wall0) / n * 1e6
+        cpu = (time.process_time() - cpu0) / n * 1e6
+        policy = kw.get("learning_policy", "")
+        label = (
+            name
+            if not policy
+            else f"{name} {policy if isinstance(policy, str) else policy['name']}"
+        )
+        print(f"  {label:28s} wall {wall:7.0f}   CPU {cpu:7.0f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -147,11 +250,25 @@ def main() -> None:
     p.add_argument("--lambda-cost", type=float, default=1.0, help="λ of the cost run")
     p.add_argument("--json", default=None, help="write every result here")
     p.add_argument(
-        "--skip", default="", help="comma list of parts to skip: replay,cost,timing,synthetic"
+        "--skip",
+        default="",
+        help="comma list of parts to skip: replay,cost,timing,synthetic,mix,features",
     )
+    p.add_argument("--only", default=None, help="comma list of the only parts to run")
+    p.add_argument(
+        "--mix-data",
+        action="append",
+        default=None,
+        help="tables with prompts to mix (default: sim:mcq and sim:arithmetic)",
+    )
+    p.add_argument("--quality-floor", type=float, default=0.95)
+    p.add_argument("--cost-weight", type=float, default=None)
     args = p.parse_args()
     seeds, horizon = (3, 500) if args.quick else (args.seeds, args.horizon)
     skip = set(filter(None, args.skip.split(",")))
+    if args.only:
+        parts = {"replay", "cost", "timing", "synthetic", "mix", "features"}
+        skip = parts - set(args.only.split(","))
     tables = [DATA / f"{t}.csv" for t in ("gpqa", "bfcl", "hotpotqa", "mathqa")]
     out: dict[str, list[dict]] = {}
     if "replay" not in skip:
@@ -193,6 +310,11 @@ def main() -> None:
                     print(f"  {name:9s} median {np.median(ratios):6.1%}  worst {max(ratios):6.1%}")
     if "timing" not in skip:
         timing(300 if args.quick else 2000)
+    if "mix" not in skip:
+        mix_data = args.mix_data or ["sim:mcq", "sim:arithmetic"]
+        mixed_stream(mix_data, seeds, args.quality_floor, args.cost_weight)
+    if "features" not in skip:
+        features_timing(300 if args.quick else 2000)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
 

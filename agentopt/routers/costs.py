@@ -83,8 +83,8 @@ class KnownCosts:
                 from agentopt.pricing import default_price_book
 
                 book = default_price_book()
-            p = book.price(m) if book is not None else None
-            per_model[m] = None if p is None else (p.input, p.output, 0.0)
+            listed = book.price(m) if book is not None else None
+            per_model[m] = None if listed is None else (listed.input, listed.output, 0.0)
         k = len(arms)
         self.input = np.zeros(k)
         self.output = np.zeros(k)
@@ -95,13 +95,13 @@ class KnownCosts:
                 self.input[i], self.output[i], self.flat[i] = _check(label, given[label])
                 continue
             for m in arms.arm_models[i]:
-                p = per_model[m]
-                if p is None:
+                rates = per_model[m]
+                if rates is None:
                     self.priced[i] = False
                 else:
-                    self.input[i] += p[0]
-                    self.output[i] += p[1]
-                    self.flat[i] += p[2]
+                    self.input[i] += rates[0]
+                    self.output[i] += rates[1]
+                    self.flat[i] += rates[2]
         # calibration: Σ observed / Σ listed, per arm; and observed means for unpriced arms
         self._ratio_sum = np.zeros(k)
         self._n = np.zeros(k)

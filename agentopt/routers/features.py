@@ -241,9 +241,10 @@ def prompt_text(body: Mapping[str, Any] | None) -> str:
     if isinstance(system, str | list):
         parts.append(_content_text(system)[:1000])
     users: list[str] = []
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        messages = body.get("input") if isinstance(body.get("input"), list) else []
+    found = body.get("messages")
+    if not isinstance(found, list):
+        found = body.get("input")
+    messages: list[Any] = found if isinstance(found, list) else []
     for m in messages:
         if not isinstance(m, Mapping):
             continue

@@ -100,11 +100,12 @@ class MABWiserRouter(Router):
         if context not in ("features", "prompt"):
             raise ConfigError(f"context must be 'features' or 'prompt', got {context!r}")
         self.learning_policy, self._lp_spec = _policy("learning_policy", learning_policy)
-        self.neighborhood_policy, self._np_spec = (
-            (None, None)
-            if neighborhood_policy is None
-            else _policy("neighborhood_policy", neighborhood_policy)
-        )
+        self.neighborhood_policy: Any = None
+        self._np_spec: dict[str, Any] | None = None
+        if neighborhood_policy is not None:
+            self.neighborhood_policy, self._np_spec = _policy(
+                "neighborhood_policy", neighborhood_policy
+            )
         self.context = context
         self.dims = int(dims)
         self.contextual = (
