@@ -385,7 +385,7 @@ class PromptRouter(Router):
             mean = self._theta[:k] @ pc.x + 0.5 + float(self._theta[k] @ pc.x)
             cost = self.costs.expected(pc.tokens)
         return {
-            label: {"score": float(mean[i]), "cost_usd": float(cost[i])}
+            label: {"score": float(np.clip(mean[i], 0.0, 1.0)), "cost_usd": float(cost[i])}
             for i, label in enumerate(self.arms.labels)
         }
 

@@ -173,3 +173,128 @@ def test_prompt_column_reaches_routers_as_features(tmp_path: Path) -> None:
         _REGISTRY.pop("spy", None)
     # prompts are "x" * (10 + 50 d): token estimates len // 4, one per datapoint
     assert sorted(seen) == sorted((10 + 50 * d) // 4 for d in range(40))
+
+
+QUALITY_KEYS = {
+    "mean_score",
+    "mean_cost_usd",
+    "best_single_score",
+    "best_single_cost_usd",
+    "tail_mean_score",
+    "tail_mean_cost_usd",
+    "tail_best_single_score",
+    "tail_best_single_cost_usd",
+}
+
+
+def flat_table(tmp_path: Path, name: str, good: str, n_dp: int = 30) -> Path:
+    """One node, models "a" (cheap) and "b" (dear); ``good`` scores 1, the other 0."""
+    rows = [
+        {
+            "combo": f"agent={m}",
+            "agent": m,
+            "datapoint": d,
+            "score": float(m == good),
+            "cost_usd": 0.001 if m == "a" else 0.01,
+            "prompt": f"{name} question number {d}: please answer",
+        }
+        for m in ("a", "b")
+        for d in range(n_dp)
+    ]
+    path = tmp_path / f"{name}.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_mix_interleaves_tables_and_reports_quality_and_cost_against_the_best_single(
+    tmp_path: Path,
+) -> None:
+    a = flat_table(tmp_path, "alpha", good="a")
+    b = flat_table(tmp_path, "beta", good="b", n_dp=60)
+    out = tmp_path / "mix.json"
+    plots = tmp_path / "plots"
+    argv = ["bench", "routers", "--data", str(a), "--data", str(b), "--mix"]
+    argv += ["--routers", "random,prompt", "--seeds", "2", "--quality-floor", "0.9"]
+    assert main([*argv, "--plot", str(plots), "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert [r["data"] for r in rows] == ["alpha+beta", "alpha+beta"]
+    for r in rows:
+        assert set(r) >= KEYS | QUALITY_KEYS
+        assert r["horizon"] == 90 and r["quality_floor"] == 0.9
+        # "b" is the best single model over the stream (60 of 90 right), at $0.01 a request
+        assert r["best_single_score"] == pytest.approx(60 / 90)
+        assert r["best_single_cost_usd"] == pytest.approx(0.01)
+        assert 0 <= r["tail_mean_score"] <= 1 and r["tail_best_single_cost_usd"] > 0
+    rnd = next(r for r in rows if r["router"] == "random")
+    assert rnd["mean_score"] == pytest.approx(0.5, abs=0.15)
+    assert sorted(p.name for p in plots.iterdir()) == [
+        "alpha_beta-quality-cost.png",
+        "alpha_beta-regret.png",
+    ]
+
+
+def test_tail_fields_are_the_last_third_of_the_stream(tmp_path: Path) -> None:
+    from agentopt.routers import RouteContext, Router, register_router
+    from agentopt.routers.registry import _REGISTRY
+
+    @register_router("always_a")
+    class AlwaysA(Router):
+        def _choose(self, ctx: RouteContext, allowed: list[str]) -> str:
+            return "a"
+
+    try:
+        [r] = run_router_benchmark([flat_table(tmp_path, "t", good="b")], ["always_a"], seeds=1)
+    finally:
+        _REGISTRY.pop("always_a", None)
+    assert (r["mean_score"], r["tail_mean_score"]) == (0.0, 0.0)
+    assert r["tail_mean_cost_usd"] == pytest.approx(0.001)
+    assert r["tail_best_single_score"] == 1.0
+    assert r["tail_best_single_cost_usd"] == pytest.approx(0.01)
+
+
+def test_objective_reaches_the_routers_that_take_it(tmp_path: Path) -> None:
+    from agentopt.routers import RouteContext, Router, register_router
+    from agentopt.routers.registry import _REGISTRY
+
+    seen: list[tuple[float | None, float | None, object]] = []
+
+    @register_router("objective_spy")
+    class Spy(Router):
+        def __init__(
+            self,
+            candidates: list[str],
+            *,
+            cost_weight: float | None = None,
+            quality_floor: float | None = None,
+            prices: object = None,
+            **kw: object,
+        ) -> None:
+            super().__init__(candidates, **kw)  # type: ignore[arg-type]
+            seen.append((cost_weight, quality_floor, prices))
+
+        def _choose(self, ctx: RouteContext, allowed: list[str]) -> str:
+            return allowed[0]
+
+    data = [flat_table(tmp_path, "t", good="b")]
+    try:
+        [r] = run_router_benchmark(data, ["objective_spy"], seeds=1, cost_weight=0.5)
+        run_router_benchmark(data, ["objective_spy"], seeds=1, quality_floor=0.95)
+    finally:
+        _REGISTRY.pop("objective_spy", None)
+    # prices: each model's mean recorded cost per request (a price list, not an outcome)
+    assert [(w, f) for w, f, _ in seen] == [(0.5, None), (None, 0.95)]
+    for _, _, prices in seen:
+        assert prices == pytest.approx({"a": 0.001, "b": 0.01})
+    assert r["lambda_cost"] == pytest.approx(2.0)  # regret objective: score − cost / 0.5
+    with pytest.raises(ConfigError, match="not both"):
+        run_router_benchmark(data, ["random"], cost_weight=1.0, lambda_cost=1.0)
+
+
+def test_mixing_tables_without_shared_arms_is_a_clear_error(tmp_path: Path) -> None:
+    a = flat_table(tmp_path, "alpha", good="a")
+    other = pd.read_csv(a).assign(agent=lambda d: d["agent"] + "2")
+    other["combo"] = "agent=" + other["agent"]
+    path = tmp_path / "other.csv"
+    other.to_csv(path, index=False)
+    with pytest.raises(ConfigError, match="share no arm"):
+        run_router_benchmark([a, path], ["random"], seeds=1, mix=True)
