@@ -147,15 +147,71 @@ def synthetic_worlds(
 
 
 TARGET_SCORE, TARGET_COST = 0.95, 0.50
+_TOOL_TEMPLATES = (
+    "Use the tools to book a table for {n} at {place} on {day}. Call the right function.",
+    "Call get_weather for {place} and convert the temperature for {day}.",
+    "Find flights from {place} to Paris for {n} passengers leaving {day}; use the API.",
+    "Schedule a meeting with {n} people in {place} on {day} using calendar functions.",
+)
 
 
-def mixed_stream(data: list[str], seeds: int, floor: float, cost_weight: float | None) -> None:
+def recorded_with_prompts() -> list[object]:
+    """Three recorded tables (9 real models, real scores and prices) given prompts of
+    their kind: gpqa → the simulator's multiple-choice questions, mathqa (each model
+    as both answer and critic) → its arithmetic problems, bfcl → tool-use requests.
+    The prompts carry the task, nothing about a datapoint's difficulty: a check of
+    "infer the task from the text" on real outcomes, not the issue's target stream."""
+    import dataclasses
+
+    from agentopt.replay import ReplayTable
+    from agentopt.sim.tasks import load_task
+
+    rng = np.random.default_rng(0)
+    gpqa = ReplayTable.from_csv(DATA / "gpqa.csv")
+    bfcl = ReplayTable.from_csv(DATA / "bfcl.csv")
+    math = ReplayTable.from_csv(DATA / "mathqa.csv")
+    diag = [i for i, c in enumerate(math.combos) if c["answer"] == c["critic"]]
+    math = math.subset(diag)
+    math = dataclasses.replace(
+        math,
+        name="mathqa-diagonal",
+        nodes=["agent"],
+        combos=[{"agent": c["answer"]} for c in math.combos],
+        labels=[f"agent={c['answer']}" for c in math.combos],
+    )
+    mcq, arith = load_task("mcq"), load_task("arithmetic")
+    places = ["Lisbon", "Oslo", "Lima", "Kyoto", "Accra", "Denver"]
+    days = ["Monday", "Friday", "May 3", "next week"]
+    out = []
+    for table, make in (
+        (gpqa, lambda j: mcq[j].prompt),
+        (math, lambda j: arith[j].prompt),
+        (
+            bfcl,
+            lambda j: _TOOL_TEMPLATES[j % 4].format(
+                n=int(rng.integers(1, 9)), place=rng.choice(places), day=rng.choice(days)
+            ),
+        ),
+    ):
+        prompts = {dp: make(j) for j, dp in enumerate(table.datapoints)}
+        out.append(dataclasses.replace(table, prompts=prompts))
+    return out
+
+
+def mixed_stream(
+    data: list[object], seeds: int, floor: float, cost_weight: float | None, label: str
+) -> None:
     """Part 5: the prompt-aware routers on one mixed stream, checked against the target."""
     routers = "random,thompson,cost_aware,mabwiser,prompt"
     res = run_router_benchmark(
-        data, routers, seeds=seeds, mix=True, quality_floor=floor, cost_weight=cost_weight
+        data,  # type: ignore[arg-type]
+        routers,
+        seeds=seeds,
+        mix=True,
+        quality_floor=floor,
+        cost_weight=cost_weight,
     )
-    print(f"\nmixed stream of {', '.join(data)}: quality floor {floor}, {seeds} seeds")
+    print(f"\nmixed stream of {label}: quality floor {floor}, {seeds} seeds")
     print_results(res)
     for r in res:
         share_s = r["tail_mean_score"] / r["tail_best_single_score"]
@@ -311,8 +367,14 @@ def main() -> None:
     if "timing" not in skip:
         timing(300 if args.quick else 2000)
     if "mix" not in skip:
-        mix_data = args.mix_data or ["sim:mcq", "sim:arithmetic"]
-        mixed_stream(mix_data, seeds, args.quality_floor, args.cost_weight)
+        mix_data: list[object] = list(args.mix_data or ["sim:mcq", "sim:arithmetic"])
+        label = ", ".join(str(d) for d in mix_data)
+        mixed_stream(mix_data, seeds, args.quality_floor, args.cost_weight, label)
+        if not args.mix_data:
+            label = "gpqa, mathqa (diagonal), bfcl with prompts of their kind"
+            mixed_stream(
+                recorded_with_prompts(), seeds, args.quality_floor, args.cost_weight, label
+            )
     if "features" not in skip:
         features_timing(300 if args.quick else 2000)
     if args.json:

@@ -196,6 +196,10 @@ class PromptRouter(Router):
     ) -> PromptContext:
         """The feature vector of a prompt (what :meth:`route` computes); with
         ``learn`` the prompt also joins (or founds) its cluster."""
+        with self._lock:
+            return self._featurize(text, cheap, learn=learn)
+
+    def _featurize(self, text: str, cheap: PromptFeatures | None, *, learn: bool) -> PromptContext:
         if cheap is None:
             cheap = PromptFeatures.from_text(text)
         if self.embed is not None:

@@ -151,3 +151,26 @@ def test_tracker_feedback_with_score_none_is_a_clear_error() -> None:
         pytest.raises(ConfigError, match=r"score must be a number"),
     ):
         t.feedback(data_id="q1", score=None)  # type: ignore[arg-type]
+
+
+def test_prompt_router_reads_the_prompt_through_the_tracker(client: openai.OpenAI) -> None:
+    from agentopt.routers import PromptRouter
+
+    seen: list[str] = []
+
+    class Spy(PromptRouter):
+        def _featurize(self, text: str, cheap: Any, *, learn: bool) -> Any:
+            seen.append(text)
+            return super()._featurize(text, cheap, learn=learn)
+
+    router = Spy(["gpt-4o-mini", "gpt-4o"], quality_floor=0.95, seed=0)
+    with LLMTracker(router=router, cache=False) as t:
+        for i, q in enumerate(["What is 2 + 2?", "Name a prime number above 10."]):
+            with t.track(data_id=f"p{i}"):
+                client.chat.completions.create(
+                    model="gpt-4o", messages=[{"role": "user", "content": q}]
+                )
+            t.feedback(data_id=f"p{i}", score=1.0)
+    assert seen == ["What is 2 + 2?", "Name a prime number above 10."]
+    s = router.stats()
+    assert s["feedbacks"] == 2 and sum(a["rewards"] for a in s["arms"].values()) == 2
