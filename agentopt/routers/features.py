@@ -291,12 +291,15 @@ class PromptClusters:
             return -1
         k = self.counts.size
         if k:
-            sims = (self.sums[:, idx] @ val) / np.maximum(self.norms, 1e-12)
+            dots = self.sums[:, idx] @ val
+            sims = dots / np.maximum(self.norms, 1e-12)
             best = int(np.argmax(sims))
             if sims[best] >= self.threshold or k >= self.max_clusters:
                 if learn:
                     self.sums[best, idx] += val
-                    self.norms[best] = float(np.sqrt(self.sums[best] @ self.sums[best]))
+                    # ‖s + v‖² = ‖s‖² + 2 s·v + ‖v‖²: no pass over the whole row
+                    sq = self.norms[best] ** 2 + 2.0 * dots[best] + float(val @ val)
+                    self.norms[best] = float(np.sqrt(max(sq, 0.0)))
                     self.counts[best] += 1
                 return best
         if not learn:
@@ -312,8 +315,8 @@ class PromptClusters:
         nz = [np.flatnonzero(r) for r in self.sums]
         return {
             "clusters": [
-                {"idx": i.tolist(), "sum": r[i].tolist(), "n": float(c)}
-                for i, r, c in zip(nz, self.sums, self.counts, strict=True)
+                {"idx": i.tolist(), "sum": r[i].tolist(), "n": float(c), "norm": float(q)}
+                for i, r, c, q in zip(nz, self.sums, self.counts, self.norms, strict=True)
             ]
         }
 
@@ -323,5 +326,7 @@ class PromptClusters:
         for j, c in enumerate(rows):
             sums[j, np.asarray(c["idx"], dtype=np.intp)] = np.asarray(c["sum"], dtype=float)
         self.sums = sums
-        self.norms = np.sqrt(np.einsum("ij,ij->i", sums, sums))
+        self.norms = np.asarray(
+            [float(c.get("norm", np.sqrt(r @ r))) for c, r in zip(rows, sums, strict=True)]
+        )
         self.counts = np.asarray([float(c["n"]) for c in rows])
