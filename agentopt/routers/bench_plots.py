@@ -94,6 +94,7 @@ def plot_results(results: Sequence[dict[str, Any]], out_dir: str | Path) -> list
             ax.plot(*zip(whole, tail, strict=True), color=c, lw=0.8, zorder=3)
             ax.scatter(*whole, s=70, facecolors="none", edgecolors=[c], zorder=4)
             ax.scatter(*tail, s=90, marker="*", color=c, zorder=5, label=r["router"])
+        ax.margins(x=0.12, y=0.08)  # room for the labels of the outermost models
         positive = [x for x in xs if x > 0]
         if positive and max(positive) / min(positive) > 20:
             ax.set_xscale("log")

@@ -14,8 +14,9 @@ Sherman–Morrison updates, so uncertainty shrinks at the right rate however
 many n-grams a prompt has). Each decision samples every arm's score for this
 prompt, then applies the objective:
 
-- ``quality_floor=0.95``: among the arms whose sampled score is within 95 % of
-  the best sampled score, the cheapest;
+- ``quality_floor=0.95``: among the arms whose estimated score is within 95 %
+  of the best sampled score (the bar rises while a possibly better arm is
+  uncertain), the cheapest;
 - ``cost_weight=w`` (dollars per point of score: a score of 1 is worth $w):
   the arm maximising ``score − cost / w``;
 - both: the floor first, then ``score − cost / w`` among the arms that pass;
@@ -302,11 +303,12 @@ class PromptRouter(Router):
         value = score if self.cost_weight is None else score - cost / self.cost_weight
         if self.quality_floor is None:
             return int(np.argmax(value))
-        import os
-
-        top = float(mean.max()) if os.environ.get("REFMEAN") else float(score.max())
-        ok = np.flatnonzero(score >= top - (1.0 - self.quality_floor) * abs(top))
-        if ok.size == 0:  # no sample reaches the floor: the best sample
+        # the floor is set by the best *sampled* score (exploration: a model that may
+        # be better raises the bar), and a model clears it on its *estimated* score,
+        # so cheap models are not picked on a lucky draw while their mean says no
+        top = float(score.max())
+        ok = np.flatnonzero(mean >= top - (1.0 - self.quality_floor) * abs(top))
+        if ok.size == 0:  # no estimate reaches the floor: the best sample
             return int(np.argmax(value))
         if self.cost_weight is None:
             return int(ok[np.argmin(cost[ok])])
