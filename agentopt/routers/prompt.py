@@ -3,16 +3,21 @@ it to the cheapest model expected to answer well.
 
 Features: the prompt's hashed word and character n-grams
 (:class:`~agentopt.routers.features.PromptHasher`, ``n_features`` buckets) or
-the vector of a user's ``embed=`` function, reduced by a fixed random
-projection to ``dims`` dimensions (a sketch that keeps inner products: two
-prompts of the same task stay close), plus a bias and the cheap
-:class:`PromptFeatures` (length, tools, images, turns).
+the vector of a user's ``embed=`` function, gathered online into prompt
+clusters at two granularities (``cluster_thresholds``: prompts of one task share
+their template and vocabulary), plus, within its cluster, a fixed random sketch
+of the n-grams (``dims`` numbers: a keyword that changes the answer) and the
+cheap :class:`PromptFeatures` (length, tools, images, turns).
 
-Policy: linear Thompson sampling, one Bayesian ridge regression per arm of the
-score on those features, with the full covariance of the sketch (exact
-Sherman–Morrison updates, so uncertainty shrinks at the right rate however
-many n-grams a prompt has). Each decision samples every arm's score for this
-prompt, then applies the objective:
+Policy: linear Thompson sampling. A shared model (every arm's scores) gives
+the baseline a new cluster or arm starts from; per arm, a Bayesian ridge
+regression of its deviation on the features, with exact Sherman–Morrison
+updates. The prior's spread per block of weights (how much a model's skill
+varies between clusters, how far a model strays from the shared baseline) is
+re-estimated from the data (empirical Bayes), so models whose skills differ by
+task stop dragging each other's estimates while sub-clusters of one task share.
+Each decision samples every arm's score for this prompt, then applies the
+objective:
 
 - ``quality_floor=0.95``: among the arms whose estimated score is within 95 %
   of the best sampled score (the bar rises while a possibly better arm is
