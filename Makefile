@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,server,plot,notebook,ray,otel]'
+	$(PY) -m pip install --quiet -e '.[dev,server,plot,notebook,ray,otel,frameworks]'
 	@touch $(STAMP)
 
 install: $(STAMP)

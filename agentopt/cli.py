@@ -47,14 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="select the best planner → solver combination (offline)")
     demo.add_argument("--out", default="agentopt-demo", help="output directory")
     demo.add_argument("--live", action="store_true", help="use real providers (needs API keys)")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--no-progress", action="store_true")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the datapoint order")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     sim = sub.add_parser("sim", help="run the simulated LLM provider")
-    sim.add_argument("--world", default="default", help="a world name or a YAML/JSON file")
-    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument(
+        "--world",
+        default="default",
+        help="a built-in world (see --list-worlds), replay:TABLE.csv, or a YAML/JSON file",
+    )
+    sim.add_argument(
+        "--list-worlds",
+        action="store_true",
+        help="list the built-in worlds and their models, then exit",
+    )
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on")
     sim.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    sim.add_argument("--seed", type=int, default=None)
+    sim.add_argument("--seed", type=int, default=None, help="seed of the simulated answers")
     sim.add_argument("--time-scale", type=float, default=1.0, help="multiplies every delay")
 
     serve = sub.add_parser("serve", help="run the tracking/routing gateway daemon")
@@ -82,10 +91,21 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = bench.add_subparsers(dest="bench_command", metavar="WHAT", parser_class=_Parser)
     bs = bsub.add_parser("selectors", help="compare selection methods on replay tables")
     bs.add_argument("--data", action="append", required=True, help="a long-format CSV (repeatable)")
-    bs.add_argument("--methods", default="auto,brute_force,agentopt_arm_elimination")
-    bs.add_argument("--seeds", type=int, default=50)
-    bs.add_argument("--missing", choices=["skip", "zero"], default="skip")
-    bs.add_argument("--epsilon", type=float, default=0.01)
+    bs.add_argument(
+        "--methods",
+        default="auto,brute_force,agentopt_arm_elimination",
+        help="comma-separated selection methods, or 'all'",
+    )
+    bs.add_argument("--seeds", type=int, default=50, help="datapoint orders per table")
+    bs.add_argument(
+        "--missing",
+        choices=["skip", "zero"],
+        default="skip",
+        help="missing cells: skip them (default) or score 0",
+    )
+    bs.add_argument(
+        "--epsilon", type=float, default=0.01, help="a pick within this of the best is ε-good"
+    )
     bs.add_argument(
         "--base-seed",
         type=int,
@@ -113,9 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="a long-format CSV, or sim:mcq / sim:arithmetic (repeatable)",
     )
-    br.add_argument("--routers", default="random,thompson,ucb,epsilon_greedy,cost_aware")
-    br.add_argument("--seeds", type=int, default=20)
-    br.add_argument("--horizon", type=int, default=None)
+    br.add_argument(
+        "--routers",
+        default="random,thompson,ucb,epsilon_greedy,cost_aware",
+        help="comma-separated routers, or 'all'",
+    )
+    br.add_argument("--seeds", type=int, default=20, help="independent runs per table")
+    br.add_argument(
+        "--horizon", type=int, default=None, help="routed datapoints per run (default: the table's)"
+    )
     br.add_argument("--lambda-cost", type=float, default=0.0, help="objective: score − λ·cost")
     br.add_argument(
         "--mix",

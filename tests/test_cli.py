@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
 import pytest
 
 from agentopt import __version__
-from agentopt.cli import _HANDLERS, main
+from agentopt.cli import _HANDLERS, build_parser, main
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -55,3 +56,32 @@ def test_entry_point_runs_as_a_module() -> None:
         check=True,
     )
     assert out.stdout.startswith("agentopt ")
+
+
+def _all_parsers(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser]]:
+    out = [(parser.prog, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                out.extend(_all_parsers(sub))
+    return out
+
+
+def test_every_flag_of_every_subcommand_has_help_text() -> None:
+    missing = [
+        f"{prog} {'/'.join(a.option_strings) or a.dest}"
+        for prog, p in _all_parsers(build_parser())
+        for a in p._actions
+        if not isinstance(a, argparse._SubParsersAction) and not a.help
+    ]
+    assert missing == []
+
+
+def test_sim_lists_its_worlds(capsys: pytest.CaptureFixture[str]) -> None:
+    from agentopt.sim.world import builtin_worlds
+
+    assert main(["sim", "--list-worlds"]) == 0
+    out = capsys.readouterr().out
+    for name in builtin_worlds():
+        assert name in out
+    assert "gpt-4o-mini" in out  # the models of each world are listed

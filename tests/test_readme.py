@@ -33,3 +33,12 @@ def test_readme_example_runs(index: int, tmp_path: Path) -> None:
         timeout=240,
     )
     assert out.returncode == 0, f"README example {index} failed:\n{out.stdout}\n{out.stderr}"
+
+
+def test_readme_commands_write_nothing_into_the_repository() -> None:
+    """Output files named by README commands (``--json``, ``--out``) go outside the clone."""
+    shell = "\n".join(re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S))
+    targets = re.findall(r"--(?:json|out)\s+(\S+)", shell)
+    assert targets, "the README's benchmark commands name their output files"
+    for t in targets:
+        assert Path(t).is_absolute() and not Path(t).resolve().is_relative_to(README.parent), t

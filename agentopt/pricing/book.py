@@ -126,14 +126,14 @@ def _parse_user_entry(model: str, entry: Any, unit: Unit) -> ModelPrice:
         inp = (
             v * 1e-6
             if (v := num("input_per_million", "input_per_1m", per_token=True)) is not None
-            else num("input", "prompt")
+            else num("input", "prompt", "input_price")
         )
     out = num("output_cost_per_token", per_token=True)
     if out is None:
         out = (
             v * 1e-6
             if (v := num("output_per_million", "output_per_1m", per_token=True)) is not None
-            else num("output", "completion")
+            else num("output", "completion", "output_price")
         )
     if inp is None or out is None:
         raise PricingError(

@@ -501,11 +501,15 @@ class SelectionResults:
             + "</tfoot></table>"
         )
 
-    def plot(self, path: str | Path, *, title: str | None = None) -> Path:
-        """Save a PNG of score against $ per item, with intervals and the Pareto front."""
+    def plot(
+        self, path: str | Path | None = None, *, ax: Any = None, title: str | None = None
+    ) -> Any:
+        """Score against $ per item, with intervals and the Pareto front: saved as PNG
+        when ``path`` is given (returns the path), drawn on ``ax`` when given (returns
+        it), else returned as a matplotlib Figure (Jupyter displays it)."""
         from agentopt.selectors.plotting import plot_pareto
 
-        return plot_pareto(self, path, title=title)
+        return plot_pareto(self, path, ax=ax, title=title)
 
     @classmethod
     def from_parts(

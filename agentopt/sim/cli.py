@@ -12,8 +12,26 @@ from agentopt.sim.app import create_app
 __all__ = ["cli_main"]
 
 
+def list_worlds() -> str:
+    """The built-in worlds, one paragraph each: name, description, models."""
+    from agentopt.sim.world import builtin_worlds, load_world
+
+    lines = []
+    for name in builtin_worlds():
+        if name.startswith("replay:"):
+            lines.append(f"{name}\n  answers exactly as recorded in a long-format table")
+            continue
+        w = load_world(name)
+        lines.append(f"{name}\n  {w.description}\n  models: {', '.join(w.names)}")
+    return "\n".join(lines)
+
+
 def cli_main(args: argparse.Namespace) -> int:
-    """Print the base URLs and serve ``args.world`` in the foreground."""
+    """Print the base URLs and serve ``args.world`` in the foreground
+    (or, with ``--list-worlds``, list the built-in worlds and exit)."""
+    if getattr(args, "list_worlds", False):
+        print(list_worlds())
+        return 0
     try:
         import uvicorn
     except ImportError as exc:  # the 'server' extra

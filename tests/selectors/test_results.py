@@ -153,6 +153,25 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_without_a_path_returns_a_figure_for_jupyter() -> None:
+    from matplotlib.figure import Figure
+
+    fig = _results().plot()
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "$ per item" and ax.get_legend() is not None
+
+
+def test_plot_draws_on_a_given_axis() -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    left, right = fig.subplots(1, 2)
+    assert _results().plot(ax=right, title="mine") is right
+    assert right.get_title() == "mine" and right.collections
+    assert not left.collections and not left.lines  # the other axis is left alone
+
+
 def test_html_and_rich_views_show_every_arm() -> None:
     r = _results()
     html = r._repr_html_()
