@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -69,6 +69,8 @@ class Problem:
     ``budget_usd`` and ``max_evaluations`` are the limits the run will enforce
     (None: none); a strategy may plan with them (``auto`` spends a binding budget
     by paired halving), the loop enforces them whatever the strategy does.
+    ``arms``, when given, is each arm's ``{node: model}`` label: the combination
+    structure that strategies with a surrogate model share information through.
     """
 
     n_arms: int
@@ -81,6 +83,7 @@ class Problem:
     arm_costs_hint: np.ndarray | None = None
     budget_usd: float | None = None
     max_evaluations: int | None = None
+    arms: tuple[dict[str, str], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.n_arms < 1:
@@ -113,6 +116,13 @@ class Problem:
             raise ConfigError(
                 f"max_evaluations must be None or an integer ≥ 0, not {self.max_evaluations!r}"
             )
+        if self.arms is not None:
+            arms = tuple(dict(a) for a in self.arms)
+            if len(arms) != self.n_arms:
+                raise ConfigError(
+                    f"Problem.arms must label every arm ({self.n_arms}), got {len(arms)}"
+                )
+            object.__setattr__(self, "arms", arms)
 
     @classmethod
     def create(
@@ -128,6 +138,7 @@ class Problem:
         shuffle: bool = True,
         budget_usd: float | None = None,
         max_evaluations: int | None = None,
+        arms: Sequence[Mapping[str, str]] | None = None,
     ) -> Problem:
         """A problem whose datapoint order is shuffled with ``seed``."""
         order = list(range(n_datapoints))
@@ -145,6 +156,7 @@ class Problem:
             arm_costs_hint=None if arm_costs_hint is None else np.asarray(arm_costs_hint, float),
             budget_usd=budget_usd,
             max_evaluations=max_evaluations,
+            arms=None if arms is None else tuple(dict(a) for a in arms),
         )
 
 

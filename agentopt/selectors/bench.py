@@ -98,7 +98,9 @@ def run_method(
     cost = np.zeros(seeds)
     t0 = time.process_time()
     for k in range(base_seed, base_seed + seeds):
-        problem = Problem.create(table.n_arms, table.n_datapoints, seed=k, budget_usd=budget_usd)
+        problem = Problem.create(
+            table.n_arms, table.n_datapoints, seed=k, budget_usd=budget_usd, arms=table.combos
+        )
         strategy = get_strategy(method) if isinstance(method, str) else _fresh(method)
         state = run_replay(strategy, data, problem, stopping, track_stats=False)
         picks.append(int(state.best if state.best is not None else 0))

@@ -36,7 +36,13 @@ _BUILTIN: dict[str, str] = {
     "agentopt_arm_elimination": (
         "agentopt.selectors.strategies.agentopt_arm_elimination:AgentOptArmEliminationStrategy"
     ),
+    "matrix_ucb": "agentopt.selectors.strategies.matrix_ucb:MatrixUCBStrategy",
+    "matrix_ucb_lrf": "agentopt.selectors.strategies.matrix_ucb_lrf:MatrixUCBLRFStrategy",
+    "bayesian": "agentopt.selectors.strategies.bayesian:BayesianOptimizationStrategy",
 }
+# other names a method is known by: the published AgentOpt package calls its
+# (unsound) successive elimination "arm_elimination"; ours is the sound one, `auto`
+_ALIASES: dict[str, str] = {"arm_elimination": "auto"}
 _REGISTERED: dict[str, type[Strategy]] = {}
 
 
@@ -53,6 +59,7 @@ def available() -> list[str]:
 
 
 def _lookup(name: str) -> type[Strategy]:
+    name = _ALIASES.get(name, name) if name not in _REGISTERED else name
     if name in _REGISTERED:
         return _REGISTERED[name]
     target = _BUILTIN.get(name)

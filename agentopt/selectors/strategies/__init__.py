@@ -11,6 +11,9 @@ Issue 5 names each method as a ``…Selector`` class with ModelSelector's constr
 - ``successive_halving`` → :class:`SuccessiveHalvingStrategy`
 - ``random_search`` → :class:`RandomSearchStrategy`
 - ``agentopt_arm_elimination`` → :class:`AgentOptArmEliminationStrategy`
+- ``matrix_ucb`` → :class:`MatrixUCBStrategy`, ``matrix_ucb_lrf`` →
+  :class:`MatrixUCBLRFStrategy`, ``bayesian`` → :class:`BayesianOptimizationStrategy`:
+  surrogate models of the combination × datapoint matrix (:mod:`.surrogate`)
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agentopt.selectors.strategies.agentopt_arm_elimination import AgentOptArmEliminationStrategy
+from agentopt.selectors.strategies.bayesian import BayesianOptimizationStrategy
 from agentopt.selectors.strategies.brute_force import BruteForceStrategy
 from agentopt.selectors.strategies.lucb import LUCBStrategy
+from agentopt.selectors.strategies.matrix_ucb import MatrixUCBStrategy
+from agentopt.selectors.strategies.matrix_ucb_lrf import MatrixUCBLRFStrategy
 from agentopt.selectors.strategies.paired_elimination import PairedEliminationStrategy
 from agentopt.selectors.strategies.random_search import RandomSearchStrategy
 from agentopt.selectors.strategies.successive_elimination import SuccessiveEliminationStrategy
@@ -29,8 +35,11 @@ from agentopt.selectors.strategies.top_two_thompson import TopTwoThompsonStrateg
 __all__ = [
     "AgentOptArmEliminationStrategy",
     "AutoStrategy",
+    "BayesianOptimizationStrategy",
     "BruteForceStrategy",
     "LUCBStrategy",
+    "MatrixUCBLRFStrategy",
+    "MatrixUCBStrategy",
     "PairedEliminationStrategy",
     "RandomSearchStrategy",
     "SuccessiveEliminationStrategy",
