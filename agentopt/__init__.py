@@ -68,6 +68,13 @@ _LAZY: dict[str, str] = {
     "RandomSearchSelector": "agentopt.selectors",
     "AgentOptArmEliminationSelector": "agentopt.selectors",
     "RayExecutor": "agentopt.selectors",
+    "BruteForceModelSelector": "agentopt.compat",
+    "ArmEliminationModelSelector": "agentopt.compat",
+    "MatrixUCBModelSelector": "agentopt.compat",
+    "MatrixUCBLRFModelSelector": "agentopt.compat",
+    "BayesianOptimizationModelSelector": "agentopt.compat",
+    "ModelResult": "agentopt.compat",
+    "DatapointResult": "agentopt.compat",
     "SimServer": "agentopt.sim",
     "World": "agentopt.sim",
     "load_world": "agentopt.sim",
@@ -79,7 +86,10 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "AgentOptArmEliminationSelector",
     "AgentOptError",
+    "ArmEliminationModelSelector",
     "AutoSelector",
+    "BayesianOptimizationModelSelector",
+    "BruteForceModelSelector",
     "BruteForceSelector",
     "BudgetExhaustedError",
     "CallRecord",
@@ -90,6 +100,7 @@ __all__ = [
     "Daemon",
     "DaemonServer",
     "DataError",
+    "DatapointResult",
     "EpsilonGreedyRouter",
     "EvaluationError",
     "EvaluationsFailedError",
@@ -99,6 +110,9 @@ __all__ = [
     "LLMTracker",
     "LUCBSelector",
     "MABWiserRouter",
+    "MatrixUCBLRFModelSelector",
+    "MatrixUCBModelSelector",
+    "ModelResult",
     "ModelSelector",
     "NotBuiltError",
     "Objective",
@@ -145,6 +159,15 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from agentopt.compat import (
+        ArmEliminationModelSelector,
+        BayesianOptimizationModelSelector,
+        BruteForceModelSelector,
+        DatapointResult,
+        MatrixUCBLRFModelSelector,
+        MatrixUCBModelSelector,
+        ModelResult,
+    )
     from agentopt.exceptions import (
         AgentOptError,
         BudgetExhaustedError,

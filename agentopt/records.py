@@ -191,6 +191,8 @@ class Observation(BaseModel):
     latency_seconds: float | None = 0.0
     input_tokens: int | None = None
     output_tokens: int | None = None
+    #: ``{model: [input tokens, output tokens]}`` when the calls were recorded live
+    tokens_by_model: dict[str, list[int]] | None = None
     error: str | None = None
     timestamp: str = Field(default_factory=utc_now_iso)
 

@@ -104,6 +104,7 @@ class Router:
     """
 
     name: ClassVar[str] = "custom"
+    _scope: tuple[Any, Any] | None = None  # the private tracker of a 'with router:' block
 
     def __init__(
         self,
@@ -203,6 +204,39 @@ class Router:
 
     def _decode_features(self, data: Any) -> Any:
         return None if data is None else PromptFeatures(*data)
+
+    # ------------------------------------------------------------------ standalone scope
+    def __enter__(self: R) -> R:
+        """``with router:`` routes every call in the block through a private tracker
+        (no cache), with no other setup. Not inside ``tracker.track()`` (pass
+        ``track(router=...)`` there) and not re-entrant on one instance."""
+        from agentopt.tracking.session import current_session
+        from agentopt.tracking.tracker import LLMTracker
+
+        if getattr(self, "_scope", None) is not None:
+            raise RoutingError(
+                f"{type(self).__name__} is already active in a 'with' block; "
+                "use a distinct instance for nested or concurrent scopes"
+            )
+        if current_session() is not None:
+            raise RoutingError(
+                "'with router:' inside an active tracker.track() session would not apply "
+                "to it: pass the router to that session instead, tracker.track(router=router)"
+            )
+        tracker = LLMTracker(cache=False, cache_dir=None).start()
+        track = tracker.track(router=self)
+        track.__enter__()
+        self._scope = (tracker, track)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        scope = getattr(self, "_scope", None)
+        if scope is None:
+            return
+        self._scope = None
+        tracker, track = scope
+        track.__exit__(*exc)
+        tracker.close()
 
     # ------------------------------------------------------------------ routing
     def route(self, ctx: RouteContext) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
 from agentopt.records import CallRecord
@@ -94,6 +94,18 @@ class RouteContext:
     # the prompt's text when the caller has it at hand (replays, tests); routers
     # that read the prompt otherwise take it from ``request_body``
     prompt: str | None = None
+
+    @property
+    def session(self) -> SimpleNamespace:
+        """The call's session as one object (``data_id``, ``combo_id``, ``agent_id``,
+        ``session_id``, ``records``: its earlier calls), for code that reads it that way."""
+        return SimpleNamespace(
+            data_id=self.data_id,
+            combo_id=self.combo_id,
+            agent_id=self.agent_id,
+            session_id=self.session_id,
+            records=list(self.history),
+        )
 
     @classmethod
     def for_call(

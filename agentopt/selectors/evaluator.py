@@ -106,6 +106,8 @@ class EvalOutcome:
     input_tokens: int
     output_tokens: int
     n_calls: int
+    #: ``{model: [input tokens, output tokens]}`` (the model that answered)
+    tokens_by_model: dict[str, list[int]] | None = None
 
 
 def _unrouted(tracker: Any) -> Callable[..., Any]:
@@ -141,10 +143,14 @@ def observation_from_records(
     total: float | None = 0.0
     latency = 0.0
     tin = tout = 0
+    by_model: dict[str, list[int]] = {}
     fallback = price_book or default_price_book()
     for r in records:
         tin += r.prompt_tokens
         tout += r.completion_tokens
+        used = by_model.setdefault(str(r.model or r.requested_model), [0, 0])
+        used[0] += r.prompt_tokens
+        used[1] += r.completion_tokens
         latency += r.latency_seconds or 0.0
         if r.prompt_tokens == 0 and r.completion_tokens == 0 and not r.ok and r.usage_known:
             continue  # an error that consumed nothing costs nothing
@@ -165,7 +171,7 @@ def observation_from_records(
             total = None
         else:
             total += cost
-    return EvalOutcome(total, latency, tin, tout, len(records))
+    return EvalOutcome(total, latency, tin, tout, len(records), by_model)
 
 
 class LiveEvaluator:
@@ -333,6 +339,7 @@ class LiveEvaluator:
             latency_seconds=outcome.latency_seconds,
             input_tokens=outcome.input_tokens,
             output_tokens=outcome.output_tokens,
+            tokens_by_model=outcome.tokens_by_model,
             error=error,
         )
         return obs, records

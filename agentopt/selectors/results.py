@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from agentopt._tables import fit, wrap_name
+from agentopt.compat.results import CompatResults
 from agentopt.exceptions import SelectionError
 from agentopt.records import Observation
 from agentopt.selectors.certainty import Certainty
@@ -68,8 +69,11 @@ def _nan_to_none(x: float) -> float | None:
 
 
 @dataclass(eq=False)
-class SelectionResults:
-    """The outcome of one selection (see the module docstring)."""
+class SelectionResults(CompatResults):
+    """The outcome of one selection (see the module docstring). Iterating yields a
+    :class:`~agentopt.compat.results.ModelResult` per combination, best first;
+    ``get_best()``, ``get_by_attribute()`` and ``export_config()`` (a LiteLLM-style
+    config plus how the pick was made) come from :class:`CompatResults`."""
 
     method: str
     nodes: list[str]
@@ -208,10 +212,6 @@ class SelectionResults:
         return float(sum(c or 0.0 for c in costs) * self.n_datapoints)
 
     # ----------------------------------------------------------------- picks
-    def get_best(self) -> ArmResult:
-        """The chosen combination's summary (never an eliminated arm)."""
-        return self.arms[0]
-
     @property
     def supported(self) -> bool:
         """False when the evidence cannot support the pick (see ``certainty``)."""
@@ -334,15 +334,6 @@ class SelectionResults:
                 for a in self.arms
             ],
         }
-
-    def export_config(self, path: str | Path) -> Path:
-        """Write the chosen combination and how it was chosen as YAML."""
-        import yaml
-
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(yaml.safe_dump({"agentopt_selection": self.summary_dict()}, sort_keys=False))
-        return p
 
     # ----------------------------------------------------------------- views
     def _headers(self) -> list[str]:

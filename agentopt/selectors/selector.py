@@ -31,6 +31,7 @@ import asyncio
 import contextvars
 import itertools
 import signal
+import time
 import warnings
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,6 +42,7 @@ from typing import Any, ClassVar
 # Loading the strategies package first makes `get_strategy("auto")` safe in a fresh
 # process (auto.py and strategies/__init__.py import each other).
 import agentopt.selectors.strategies  # noqa: F401
+from agentopt.compat.objective import NormalisedObjectiveStrategy, check_lambdas
 from agentopt.exceptions import ConfigError, EvaluationsFailedError, SelectionError
 from agentopt.pricing import PriceBook
 from agentopt.records import Observation
@@ -126,6 +128,9 @@ class ModelSelector:
       ``agentopt_arm_elimination``), a Strategy subclass or a Strategy instance.
     - ``objective``: an :class:`Objective` (or a dict of its fields): weights on $
       and seconds per item, constraints, or "cheapest within ε".
+    - ``lambda_cost`` / ``lambda_latency``: the published AgentOpt package's weights
+      on *min–max normalised* $ and seconds per sample (see
+      :mod:`agentopt.compat.objective`); they add to ``objective``.
     - ``budget_usd``: the whole selection's spend, resumed observations included,
       so a resumed run stops where an uninterrupted one would.
     - ``failure_score``: the score of a run whose agent or ``eval_fn`` raised.
@@ -172,6 +177,8 @@ class ModelSelector:
         agent_version: str | None = None,
         eval_fn_version: str | None = None,
         executor: str | Executor | None = None,
+        lambda_cost: float = 0.0,
+        lambda_latency: float = 0.0,
     ) -> None:
         fixed = type(self).default_method
         if method is None:
@@ -199,6 +206,8 @@ class ModelSelector:
         self.agent_version = agent_version
         self.eval_fn_version = eval_fn_version
         self.executor = executor
+        self.lambda_cost = lambda_cost
+        self.lambda_latency = lambda_latency
         self._validate()
         self.last_state: SelectionState | None = None
         self._memory = MemoryStore()  # observations kept between runs when store is None
@@ -230,6 +239,7 @@ class ModelSelector:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, str) or not v):
                 raise ConfigError(f"{name} must be None or a non-empty string, not {v!r}")
+        check_lambdas(self.lambda_cost, self.lambda_latency)
         if self.tracker is not None and not isinstance(self.tracker, TrackerLike):
             raise ConfigError(
                 f"tracker must be an LLMTracker (with track() and get_records()), "
@@ -350,6 +360,7 @@ class ModelSelector:
             stop.attach(asyncio.get_running_loop(), asyncio.current_task())
         info = info if info is not None else RunInfo()
         method_name = _method_name(self.method)
+        started = time.perf_counter()
         problem = Problem.create(
             self.n_arms,
             self.n_datapoints,
@@ -359,12 +370,17 @@ class ModelSelector:
             epsilon=self.epsilon,
             budget_usd=self.budget_usd,
             max_evaluations=self.max_evaluations,
+            arms=self.labels,
         )
         if isinstance(self.method, Strategy):
             strategy = get_strategy(self.method)
         else:
             strategy = get_strategy(
                 self.method, confidence=self.confidence, epsilon=self.epsilon, seed=self.seed
+            )
+        if self.lambda_cost or self.lambda_latency:
+            strategy = NormalisedObjectiveStrategy(
+                strategy, lambda_cost=self.lambda_cost, lambda_latency=self.lambda_latency
             )
         stopping: StoppingRule = default_stopping(
             epsilon=self.epsilon, budget_usd=self.budget_usd, max_evaluations=self.max_evaluations
@@ -493,7 +509,7 @@ class ModelSelector:
             (arm_of[Observation.combo_label(o.combo)], int(o.datapoint), o)
             for o in state.observations
         ]
-        return SelectionResults.from_parts(
+        results = SelectionResults.from_parts(
             method=method_name,
             labels=self.labels,
             combos=self.combos,
@@ -502,7 +518,8 @@ class ModelSelector:
             intervals=(state.lower, state.upper) if state.lower is not None else None,  # type: ignore[arg-type]
             eliminated=state.eliminated,
             n_datapoints=self.n_datapoints,
-            objective=self.objective,
+            # the strategy's final objective: with lambdas, the full-run normaliser's weights
+            objective=strategy.problem.objective,
             confidence=self.confidence,
             epsilon=self.epsilon,
             seed=self.seed,
@@ -512,6 +529,10 @@ class ModelSelector:
             warnings=tuple(notes),
             certainty=certainty,
         )
+        results.lambda_cost = self.lambda_cost
+        results.lambda_latency = self.lambda_latency
+        results.selection_wall_time_seconds = time.perf_counter() - started
+        return results
 
     def _make_tracker(self) -> TrackerLike:
         from agentopt.tracking.tracker import LLMTracker

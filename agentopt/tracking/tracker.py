@@ -227,6 +227,11 @@ class LLMTracker:
         enclosing session's, else the tracker's). Starts the tracker if needed."""
         return _Track(self, (data_id, combo_id, agent_id), router)
 
+    def track_agent(self, agent_id: Id) -> _Track:
+        """A session that sets only ``agent_id`` (the other ids and the router are
+        inherited from the enclosing session of this tracker)."""
+        return _Track(self, (None, None, agent_id), None)
+
     def wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
         """``fn`` bound to the session active now, to run in another thread."""
         return carry_session(fn)

@@ -144,7 +144,10 @@ class SurrogateStrategy(Strategy):
     def _refit(self) -> None:
         told = int(self.stats.n.sum())
         if told != self._told_at_fit:
-            self._mu, self._sd = self._predict()
+            k = self.problem.n_arms
+            self._mu, self._sd = (
+                self._predict() if told else (np.full(k, np.nan), np.full(k, np.inf))
+            )
             self._told_at_fit = told
 
     # ------------------------------------------------------------------ the loop
