@@ -413,9 +413,12 @@ def test_with_router_inside_track_and_twice_on_one_instance_raise(sim: SimServer
     from agentopt import LLMTracker, RandomRouter, RoutingError
 
     router = RandomRouter(candidates=["gpt-4o"], seed=0)
-    with LLMTracker(cache=False, cache_dir=None) as tracker, tracker.track(data_id="x"):
-        with pytest.raises(RoutingError, match=r"track\(router="):
-            router.__enter__()
+    with (
+        LLMTracker(cache=False, cache_dir=None) as tracker,
+        tracker.track(data_id="x"),
+        pytest.raises(RoutingError, match=r"track\(router="),
+    ):
+        router.__enter__()
     with router:
         with pytest.raises(RoutingError, match="distinct instance"):
             router.__enter__()
