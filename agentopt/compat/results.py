@@ -271,9 +271,10 @@ class CompatResults:
         import yaml
 
         best = self.results[0]
+        # how the pick was made first: `agentopt report` recognises the file by it
         doc = {
-            "model_list": litellm_model_list(best.summary.combo, api_key_env_vars),
             "agentopt_selection": self.summary_dict(),
+            "model_list": litellm_model_list(best.summary.combo, api_key_env_vars),
         }
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
