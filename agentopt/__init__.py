@@ -37,6 +37,7 @@ _LAZY: dict[str, str] = {
     "carry_session": "agentopt.tracking",
     "current_session": "agentopt.tracking",
     "get_current_session_proxy": "agentopt.tracking",
+    "track_agent": "agentopt.tracking",
     "get_store": "agentopt.tracking.store",
     "usage_stats": "agentopt.tracking.usage",
     "UsageStats": "agentopt.tracking.usage",
@@ -151,6 +152,7 @@ __all__ = [
     "get_store",
     "load_world",
     "register_router",
+    "track_agent",
     "usage_stats",
 ]
 
@@ -232,6 +234,7 @@ if TYPE_CHECKING:  # pragma: no cover
         carry_session,
         current_session,
         get_current_session_proxy,
+        track_agent,
     )
     from agentopt.tracking.store import get_store
     from agentopt.tracking.usage import UsageStats, usage_stats
