@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check agentopt tests experiments
-	$(VENV)/bin/ruff format --check agentopt tests experiments
+	$(VENV)/bin/ruff check agentopt tests experiments examples
+	$(VENV)/bin/ruff format --check agentopt tests experiments examples
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
