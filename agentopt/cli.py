@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--openai-base-url", default=None, help="where 'openai/…' calls go")
     serve.add_argument("--anthropic-base-url", default=None, help="where 'anthropic/…' calls go")
-    serve.add_argument("--retention-days", type=float, default=None)
+    serve.add_argument(
+        "--retention-days", type=float, default=None, help="delete records older than this"
+    )
     serve.add_argument(
         "--drain-seconds",
         type=float,
