@@ -331,8 +331,7 @@ def test_subprocess_helper_get_session_env_records_a_child(
     with LLMTracker(cache=False, cache_dir=None) as tracker:
         with tracker.track(data_id="dp_1", combo_id="cli") as session:
             env = {**os.environ, **tracker.get_session_env(session)}
-        # the env works for the session it names, even when passed explicitly afterwards
-        subprocess.run([sys.executable, "-c", child], env=env, check=True, timeout=120)
+            subprocess.run([sys.executable, "-c", child], env=env, check=True, timeout=120)
         recs = tracker.get_records(data_id="dp_1", combo_id="cli")
         assert len(recs) == 1 and recs[0].model == "gpt-4o-mini"
 
