@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,server,plot,notebook,ray,otel,frameworks]'
+	$(PY) -m pip install --quiet -e '.[dev,server,plot,notebook,ray,otel,frameworks,postgres]'
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -9,12 +9,15 @@ down) the records stay in the buffer, the failure is logged once and shown by
 :meth:`BufferedWriter.health`, and the writer tries again after a pause that
 doubles up to ``max_backoff`` seconds; when the store recovers, the buffer is
 written in order and the recovery is logged. Nothing is dropped silently: the
-buffer holds at most ``max_buffer`` records, and a record refused because it is
-full is logged as an error and counted in ``health().dropped``.
+buffer holds at most ``max_buffer`` records; when it is full and the store is
+healthy but slower than the callers, the caller writes (backpressure); only
+while the store fails is a record refused, logged as an error and counted in
+``health().dropped``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -108,6 +111,11 @@ class BufferedWriter:
     def put(self, record: CallRecord) -> None:
         """Buffer ``record`` for the writer thread (a call id already buffered is
         ignored). Never blocks on I/O."""
+        if len(self._pending) >= self.max_buffer and self._last_error is None:
+            # A healthy store that cannot keep up: the caller writes (backpressure),
+            # a record is never dropped for speed.
+            with contextlib.suppress(StoreError):
+                self.flush()
         with self._lock:
             if self._stop:
                 raise StoreError(f"record store {self.where} is closed")

@@ -272,7 +272,12 @@ class LLMTracker:
         from agentopt.tracking.usage import usage_stats
 
         return usage_stats(
-            self, data_id=data_id, combo_id=combo_id, agent_id=agent_id, group_by=group_by
+            self,
+            data_id=data_id,
+            combo_id=combo_id,
+            agent_id=agent_id,
+            group_by=group_by,
+            percentiles=False,
         )
 
     def get_usage(

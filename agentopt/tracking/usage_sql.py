@@ -52,38 +52,38 @@ def _key_sql(key: str, d: Dialect) -> str:
     return _COLUMN_OF.get(key, key)
 
 
+_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "no_response")
+
+
 def usage_groups(
-    run: Run, conds: list[tuple[str, str, Any]], keys: tuple[str, ...], d: Dialect
+    run: Run,
+    conds: list[tuple[str, str, Any]],
+    keys: tuple[str, ...],
+    d: Dialect,
+    *,
+    percentiles: bool = True,
 ) -> list[UsageGroup]:
     """The statistics per group, computed by the database ``run`` talks to."""
     where = " AND ".join(f"{col} {op} {d.param}" for col, op, _ in conds) or "1=1"
     args = [v for _, _, v in conds]
-    gsel = [f"{_key_sql(k, d)} AS g{i}" for i, k in enumerate(keys)]
-    gcols = [f"g{i}" for i in range(len(keys))]
-    gby = ("GROUP BY " + ", ".join(gcols)) if gcols else ""
-    lead = ", ".join(gcols) + ", " if gcols else ""
-    base = f"SELECT {', '.join([*gsel, '*'])} FROM calls WHERE {where}"
-
+    gexprs = [_key_sql(k, d) for k in keys]
+    lead = "".join(f"{g}, " for g in gexprs)
+    gby = ("GROUP BY " + ", ".join(gexprs)) if gexprs else ""
+    classes = "".join(f" SUM(CASE WHEN status_class = '{c}' THEN 1 ELSE 0 END)," for c in _CLASSES)
     sums = run(
         f"SELECT {lead}COUNT(*), SUM(1 - ok), SUM(prompt_tokens), SUM(completion_tokens),"
         " SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost_usd), COUNT(cost_usd),"
         " SUM(cached), SUM(CASE WHEN cached = 1 THEN latency_seconds ELSE 0 END),"
         " SUM(CASE WHEN ok = 1 AND cached = 0 THEN completion_tokens ELSE 0 END),"
         " SUM(CASE WHEN ok = 1 AND cached = 0 THEN latency_seconds ELSE 0 END),"
-        f" SUM(tool_calls), MIN(seq) FROM ({base}) AS f {gby} ORDER BY MIN(seq)",
+        f" SUM(tool_calls),{classes} MIN(seq) FROM calls WHERE {where} {gby} ORDER BY MIN(seq)",
         args,
     )
-    by_status: dict[tuple[Any, ...], dict[str, int]] = {}
-    for row in run(
-        f"SELECT {lead}status_class, COUNT(*) FROM ({base}) AS f GROUP BY {lead}status_class",
-        args,
-    ):
-        by_status.setdefault(tuple(row[: len(keys)]), {})[row[len(keys)]] = int(row[-1])
-    pct = {
-        name: _percentiles(run, base, args, column, gcols, lead)
-        for name, column in (("latency", "latency_seconds"), ("ttft", "ttft_seconds"))
-    }
     n = len(keys)
+    pct: dict[str, dict[tuple[Any, ...], dict[str, float | None]]] = {"latency": {}, "ttft": {}}
+    if percentiles and sums:
+        for name, column in (("latency", "latency_seconds"), ("ttft", "ttft_seconds")):
+            pct[name] = _percentiles(run, where, args, column, gexprs)
     out = []
     for row in sums:
         kv = tuple(row[:n])
@@ -101,8 +101,8 @@ def usage_groups(
             fast_out,
             fast_secs,
             tools,
-            _,
-        ) = row[n:]
+        ) = row[n : n + 13]
+        status = {c: int(v) for c, v in zip(_CLASSES, row[n + 13 : n + 19], strict=True) if v}
         requests = int(requests)
         errors = int(errors or 0)
         fast_secs = float(fast_secs or 0.0)
@@ -112,7 +112,7 @@ def usage_groups(
                 requests=requests,
                 errors=errors,
                 error_rate=errors / requests if requests else 0.0,
-                status=dict(sorted(by_status.get(kv, {}).items())),
+                status=dict(sorted(status.items())),
                 input_tokens=int(prompt or 0),
                 output_tokens=int(completion or 0),
                 cached_tokens=int(cached_tok or 0),
@@ -140,25 +140,25 @@ def _none() -> dict[str, float | None]:
 
 
 def _percentiles(
-    run: Run,
-    base: str,
-    args: list[Any],
-    column: str,
-    gcols: list[str],
-    lead: str,
+    run: Run, where: str, args: list[Any], column: str, gexprs: list[str]
 ) -> dict[tuple[Any, ...], dict[str, float | None]]:
+    gcols = [f"g{i}" for i in range(len(gexprs))]
+    gsel = "".join(f"{g} AS g{i}, " for i, g in enumerate(gexprs))
+    glead = "".join(f"{g}, " for g in gcols)
     part = ("PARTITION BY " + ", ".join(gcols) + " ") if gcols else ""
     picks = ", ".join(f"MAX(CASE WHEN rn = (n * {p} + 99) / 100 THEN v END)" for p in PERCENTILES)
     gby = ("GROUP BY " + ", ".join(gcols)) if gcols else ""
+    ranks = ", ".join(f"(n * {p} + 99) / 100" for p in PERCENTILES)
     rows = run(
-        f"SELECT {lead}{picks} FROM (SELECT {lead}{column} AS v,"
-        f" ROW_NUMBER() OVER ({part}ORDER BY {column}) AS rn,"
-        f" COUNT(*) OVER ({part[:-1] if part else ''}) AS n"
-        f" FROM ({base}) AS f WHERE ok = 1 AND cached = 0 AND {column} IS NOT NULL) AS w"
-        f" WHERE rn IN ({', '.join(f'(n * {p} + 99) / 100' for p in PERCENTILES)}) {gby}",
+        f"SELECT {glead}{picks} FROM (SELECT {glead}v,"
+        f" ROW_NUMBER() OVER ({part}ORDER BY v) AS rn,"
+        f" COUNT(*) OVER ({part.rstrip()}) AS n"
+        f" FROM (SELECT {gsel}{column} AS v FROM calls WHERE {where}"
+        f" AND ok = 1 AND cached = 0 AND {column} IS NOT NULL) AS f) AS w"
+        f" WHERE rn IN ({ranks}) {gby}",
         args,
     )
-    n = len(gcols)
+    n = len(gexprs)
     out: dict[tuple[Any, ...], dict[str, float | None]] = {}
     for row in rows:
         vals = row[n:]

@@ -321,3 +321,20 @@ def test_totals_dataframes_and_exports_load_no_record(
     assert tracker.export_jsonl(tmp_path / "out.jsonl") == 2500
     assert biggest[0] <= 1000  # the export was read in chunks, never all at once
     tracker.close()
+
+
+def test_a_healthy_store_slower_than_its_callers_makes_them_wait_never_drops(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteRecordStore(
+        tmp_path / "r.sqlite", batch_size=5, flush_interval=3600, max_buffer=5
+    )
+    for i in range(40):
+        store.append(_rec(i))
+        assert len(store.pending()) <= 5
+    h = store.health()
+    assert (h.ok, h.dropped) == (True, 0)
+    store.close()
+    again = SQLiteRecordStore(tmp_path / "r.sqlite")
+    assert len(again) == 40
+    again.close()
