@@ -121,7 +121,7 @@ class SQLiteRecordStore(SQLRecordStore):
         self._pid = os.getpid()
         self._rlock = threading.RLock()  # the read connection
         self._wconn = self._open()
-        self._rconn = self._open()
+        self._rconn = self._open_reader()
         self._start(
             batch_size=batch_size,
             flush_interval=flush_interval,
@@ -143,6 +143,14 @@ class SQLiteRecordStore(SQLRecordStore):
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(f"record store {str(self.path)!r} is not usable: {exc}") from exc
+        return conn
+
+    def _open_reader(self) -> sqlite3.Connection:
+        conn = self._open()
+        # Statistics scan the flat table: read it through a memory map and a
+        # larger page cache rather than a read() per 4 kB page.
+        conn.execute("PRAGMA mmap_size=1073741824")
+        conn.execute("PRAGMA cache_size=-65536")
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
@@ -197,7 +205,7 @@ class SQLiteRecordStore(SQLRecordStore):
             self._pid = os.getpid()
             self._rlock = threading.RLock()
             self._wconn = self._open()
-            self._rconn = self._open()
+            self._rconn = self._open_reader()
 
     def _write_batch(self, batch: list[CallRecord]) -> None:
         """One transaction for the batch (called by the writer, under its lock)."""

@@ -12,6 +12,7 @@ usage statistics are computed by the database without reading any JSON.
 - ``status_class``: ``"2xx"``/``"3xx"``/``"4xx"``/``"5xx"`` from the HTTP status,
   else ``"no_response"`` for a failed call that got no HTTP answer (connection
   error, timeout), else ``"2xx"``;
+- ``latency_seconds``, ``ttft_seconds``: to the microsecond (:func:`seconds`);
 - ``tool_calls``: tool calls in the response (OpenAI chat and Responses,
   Anthropic, Gemini); 0 when the body was redacted.
 """
@@ -30,6 +31,7 @@ __all__ = [
     "count_tool_calls",
     "model_label",
     "row_of",
+    "seconds",
     "status_class",
     "timestamp_seconds",
 ]
@@ -122,6 +124,12 @@ def count_tool_calls(body: Any) -> int:
             if isinstance(parts, list):
                 n += sum(1 for p in parts if isinstance(p, Mapping) and "functionCall" in p)
     return n
+
+
+def seconds(value: float) -> float:
+    """A duration to the microsecond: how latencies are stored and ranked (so a
+    percentile is the same number from SQL text and from Python floats)."""
+    return round(float(value), 6)
 
 
 def row_of(record: CallRecord) -> tuple[Any, ...]:

@@ -16,7 +16,7 @@ Definitions (what each figure counts):
 - ``cost_usd``: the sum over *priced* calls (None when no call is priced);
   ``unpriced_requests`` are counted apart, never as $0;
 - latency and TTFT percentiles (p50/p90/p99, nearest rank: the smallest value
-  with at least p % of the values at or below it) and
+  with at least p % of the values at or below it; durations to the microsecond) and
   ``output_tokens_per_second`` (output tokens / seconds) over successful calls
   that reached the provider (cache hits replay an old latency: left out);
 - ``tool_calls``: tool calls in the responses (0 for redacted bodies).
@@ -48,6 +48,7 @@ from agentopt.exceptions import ConfigError
 from agentopt.records import CallRecord
 from agentopt.tracking.store_columns import (
     model_label,
+    seconds,
     status_class,
     timestamp_seconds,
 )
@@ -293,15 +294,15 @@ def stats_of_records(
     out = []
     for kv, rs in groups.items():
         fast = [r for r in rs if r.ok and not r.cached]
-        lat = sorted(r.latency_seconds for r in fast)
-        ttft = sorted(r.ttft_seconds for r in fast if r.ttft_seconds is not None)
+        lat = sorted(seconds(r.latency_seconds) for r in fast)
+        ttft = sorted(seconds(r.ttft_seconds) for r in fast if r.ttft_seconds is not None)
         status: dict[str, int] = {}
         for r in rs:
             cls = _status_class(r)
             status[cls] = status.get(cls, 0) + 1
         priced = [r.cost_usd for r in rs if r.cost_usd is not None]
         errors = sum(not r.ok for r in rs)
-        secs = sum(r.latency_seconds for r in fast)
+        secs = sum(seconds(r.latency_seconds) for r in fast)
         out.append(
             UsageGroup(
                 key=dict(zip(keys, kv, strict=True)),
@@ -317,7 +318,7 @@ def stats_of_records(
                 priced_requests=len(priced),
                 unpriced_requests=len(rs) - len(priced),
                 cache_hits=sum(r.cached for r in rs),
-                cached_latency_seconds=sum(r.latency_seconds for r in rs if r.cached),
+                cached_latency_seconds=sum(seconds(r.latency_seconds) for r in rs if r.cached),
                 latency_seconds={f"p{p}": nearest_rank(lat, p) for p in PERCENTILES},
                 ttft_seconds={f"p{p}": nearest_rank(ttft, p) for p in PERCENTILES},
                 output_tokens_per_second=(

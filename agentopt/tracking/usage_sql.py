@@ -1,11 +1,14 @@
 """Usage statistics in SQL, for the SQLite and PostgreSQL record stores.
 
-Three queries over the flat ``calls`` table (never the JSON): the sums per
-group, the calls per status class per group, and the nearest-rank
-percentiles of latency and TTFT per group (window functions: ``ROW_NUMBER``
-over the group ordered by the value, and the group's count). They give the
-same numbers as :func:`agentopt.tracking.usage.stats_of_records`, which the
-tests check on a fixed record set.
+One query, one scan of the flat ``calls`` table (never the JSON), gives the
+sums, the status classes and the nearest-rank percentiles of latency and TTFT
+per group: in PostgreSQL with ``percentile_disc``; in SQLite (which has no
+percentile function, and whose sort of a million rows takes seconds) the same
+scan concatenates each group's values of successful uncached calls into one
+text, ranked here by numpy. Latencies are stored to the microsecond
+(:func:`~agentopt.tracking.store_columns.row_of`), so SQLite's 15 significant
+digits write them exactly. The numbers equal :func:`agentopt.tracking.usage.stats_of_records`',
+which the tests check on a fixed record set.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ class Dialect:
     param: str
     day: str  # SQL of the UTC day of ``ts`` (seconds since the epoch)
     hour: str
+    #: True: ``percentile_disc(...) WITHIN GROUP`` (PostgreSQL); False: the values
+    #: are read in one scan, as text, and ranked here (SQLite has no percentile).
+    native_percentiles: bool = False
 
 
 SQLITE = Dialect(
@@ -39,6 +45,7 @@ POSTGRES = Dialect(
     param="%s",
     day="to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
     hour="to_char(to_timestamp(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:00')",
+    native_percentiles=True,
 )
 
 _COLUMN_OF = {"model": "model_label", "status": "status_class"}
@@ -69,6 +76,19 @@ def usage_groups(
     gexprs = [_key_sql(k, d) for k in keys]
     lead = "".join(f"{g}, " for g in gexprs)
     gby = ("GROUP BY " + ", ".join(gexprs)) if gexprs else ""
+    native = ""
+    if percentiles and d.native_percentiles:
+        fractions = ", ".join(str(p / 100) for p in PERCENTILES)
+        native = "".join(
+            f", percentile_disc(ARRAY[{fractions}]) WITHIN GROUP (ORDER BY {c})"
+            " FILTER (WHERE ok = 1 AND cached = 0)"
+            for c in ("latency_seconds", "ttft_seconds")
+        )
+    elif percentiles:  # the values themselves, in the same scan, ranked below
+        native = "".join(
+            f", group_concat({c}, ',') FILTER (WHERE ok = 1 AND cached = 0)"
+            for c in ("latency_seconds", "ttft_seconds")
+        )
     classes = "".join(f" SUM(CASE WHEN status_class = '{c}' THEN 1 ELSE 0 END)," for c in _CLASSES)
     sums = run(
         f"SELECT {lead}COUNT(*), SUM(1 - ok), SUM(prompt_tokens), SUM(completion_tokens),"
@@ -76,14 +96,19 @@ def usage_groups(
         " SUM(cached), SUM(CASE WHEN cached = 1 THEN latency_seconds ELSE 0 END),"
         " SUM(CASE WHEN ok = 1 AND cached = 0 THEN completion_tokens ELSE 0 END),"
         " SUM(CASE WHEN ok = 1 AND cached = 0 THEN latency_seconds ELSE 0 END),"
-        f" SUM(tool_calls),{classes} MIN(seq) FROM calls WHERE {where} {gby} ORDER BY MIN(seq)",
+        f" SUM(tool_calls),{classes} MIN(seq){native} FROM calls WHERE {where} {gby}"
+        " ORDER BY MIN(seq)",
         args,
     )
     n = len(keys)
     pct: dict[str, dict[tuple[Any, ...], dict[str, float | None]]] = {"latency": {}, "ttft": {}}
-    if percentiles and sums:
-        for name, column in (("latency", "latency_seconds"), ("ttft", "ttft_seconds")):
-            pct[name] = _percentiles(run, where, args, column, gexprs)
+    if percentiles:
+        for row in sums:
+            kv = tuple(row[:n])
+            for name, values in (("latency", row[n + 20]), ("ttft", row[n + 21])):
+                ranked = _native(values) if d.native_percentiles else _ranked(values)
+                if ranked is not None:
+                    pct[name][kv] = ranked
     out = []
     for row in sums:
         kv = tuple(row[:n])
@@ -139,32 +164,23 @@ def _none() -> dict[str, float | None]:
     return {f"p{p}": None for p in PERCENTILES}
 
 
-def _percentiles(
-    run: Run, where: str, args: list[Any], column: str, gexprs: list[str]
-) -> dict[tuple[Any, ...], dict[str, float | None]]:
-    gcols = [f"g{i}" for i in range(len(gexprs))]
-    gsel = "".join(f"{g} AS g{i}, " for i, g in enumerate(gexprs))
-    glead = "".join(f"{g}, " for g in gcols)
-    part = ("PARTITION BY " + ", ".join(gcols) + " ") if gcols else ""
-    picks = ", ".join(f"MAX(CASE WHEN rn = (n * {p} + 99) / 100 THEN v END)" for p in PERCENTILES)
-    gby = ("GROUP BY " + ", ".join(gcols)) if gcols else ""
-    ranks = ", ".join(f"(n * {p} + 99) / 100" for p in PERCENTILES)
-    rows = run(
-        f"SELECT {glead}{picks} FROM (SELECT {glead}v,"
-        f" ROW_NUMBER() OVER ({part}ORDER BY v) AS rn,"
-        f" COUNT(*) OVER ({part.rstrip()}) AS n"
-        f" FROM (SELECT {gsel}{column} AS v FROM calls WHERE {where}"
-        f" AND ok = 1 AND cached = 0 AND {column} IS NOT NULL) AS f) AS w"
-        f" WHERE rn IN ({ranks}) {gby}",
-        args,
-    )
-    n = len(gexprs)
-    out: dict[tuple[Any, ...], dict[str, float | None]] = {}
-    for row in rows:
-        vals = row[n:]
-        if all(v is None for v in vals):
-            continue
-        out[tuple(row[:n])] = {
-            f"p{p}": None if v is None else float(v) for p, v in zip(PERCENTILES, vals, strict=True)
-        }
-    return out
+def _native(values: list[float | None] | None) -> dict[str, float | None] | None:
+    """PostgreSQL's ``percentile_disc`` array (None: no value in the group)."""
+    if values is None or all(v is None for v in values):
+        return None
+    return {
+        f"p{p}": None if v is None else float(v) for p, v in zip(PERCENTILES, values, strict=True)
+    }
+
+
+def _ranked(text: str | None) -> dict[str, float | None] | None:
+    """Nearest-rank percentiles of SQLite's concatenated values (NULLs are left
+    out by ``group_concat``), parsed and sorted by numpy."""
+    import numpy as np
+
+    if not text:
+        return None
+    vals = np.sort(np.fromstring(text, dtype=float, sep=","))
+    if vals.size == 0:
+        return None
+    return {f"p{p}": float(vals[max(1, -(-vals.size * p // 100)) - 1]) for p in PERCENTILES}
