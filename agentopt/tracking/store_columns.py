@@ -12,7 +12,6 @@ usage statistics are computed by the database without reading any JSON.
 - ``status_class``: ``"2xx"``/``"3xx"``/``"4xx"``/``"5xx"`` from the HTTP status,
   else ``"no_response"`` for a failed call that got no HTTP answer (connection
   error, timeout), else ``"2xx"``;
-- ``latency_seconds``, ``ttft_seconds``: to the microsecond (:func:`seconds`);
 - ``tool_calls``: tool calls in the response (OpenAI chat and Responses,
   Anthropic, Gemini); 0 when the body was redacted.
 """
@@ -127,8 +126,8 @@ def count_tool_calls(body: Any) -> int:
 
 
 def seconds(value: float) -> float:
-    """A duration to the microsecond: how latencies are stored and ranked (so a
-    percentile is the same number from SQL text and from Python floats)."""
+    """A duration to the microsecond: how latency percentiles are reported (so
+    a percentile is the same number from SQL text and from Python floats)."""
     return round(float(value), 6)
 
 

@@ -16,7 +16,7 @@ Definitions (what each figure counts):
 - ``cost_usd``: the sum over *priced* calls (None when no call is priced);
   ``unpriced_requests`` are counted apart, never as $0;
 - latency and TTFT percentiles (p50/p90/p99, nearest rank: the smallest value
-  with at least p % of the values at or below it; durations to the microsecond) and
+  with at least p % of the values at or below it; to the microsecond) and
   ``output_tokens_per_second`` (output tokens / seconds) over successful calls
   that reached the provider (cache hits replay an old latency: left out);
 - ``tool_calls``: tool calls in the responses (0 for redacted bodies).
@@ -302,7 +302,7 @@ def stats_of_records(
             status[cls] = status.get(cls, 0) + 1
         priced = [r.cost_usd for r in rs if r.cost_usd is not None]
         errors = sum(not r.ok for r in rs)
-        secs = sum(seconds(r.latency_seconds) for r in fast)
+        secs = sum(r.latency_seconds for r in fast)
         out.append(
             UsageGroup(
                 key=dict(zip(keys, kv, strict=True)),
@@ -318,7 +318,7 @@ def stats_of_records(
                 priced_requests=len(priced),
                 unpriced_requests=len(rs) - len(priced),
                 cache_hits=sum(r.cached for r in rs),
-                cached_latency_seconds=sum(seconds(r.latency_seconds) for r in rs if r.cached),
+                cached_latency_seconds=sum(r.latency_seconds for r in rs if r.cached),
                 latency_seconds={f"p{p}": nearest_rank(lat, p) for p in PERCENTILES},
                 ttft_seconds={f"p{p}": nearest_rank(ttft, p) for p in PERCENTILES},
                 output_tokens_per_second=(

@@ -5,9 +5,9 @@ sums, the status classes and the nearest-rank percentiles of latency and TTFT
 per group: in PostgreSQL with ``percentile_disc``; in SQLite (which has no
 percentile function, and whose sort of a million rows takes seconds) the same
 scan concatenates each group's values of successful uncached calls into one
-text, ranked here by numpy. Latencies are stored to the microsecond
-(:func:`~agentopt.tracking.store_columns.row_of`), so SQLite's 15 significant
-digits write them exactly. The numbers equal :func:`agentopt.tracking.usage.stats_of_records`',
+text, ranked here by numpy. Percentiles are reported to the microsecond
+(:func:`~agentopt.tracking.store_columns.seconds`), which SQLite's 15
+significant digits write exactly. The numbers equal :func:`agentopt.tracking.usage.stats_of_records`',
 which the tests check on a fixed record set.
 """
 
@@ -80,13 +80,14 @@ def usage_groups(
     if percentiles and d.native_percentiles:
         fractions = ", ".join(str(p / 100) for p in PERCENTILES)
         native = "".join(
-            f", percentile_disc(ARRAY[{fractions}]) WITHIN GROUP (ORDER BY {c})"
+            f", percentile_disc(ARRAY[{fractions}]) WITHIN GROUP"
+            f" (ORDER BY round({c}::numeric, 6))"
             " FILTER (WHERE ok = 1 AND cached = 0)"
             for c in ("latency_seconds", "ttft_seconds")
         )
     elif percentiles:  # the values themselves, in the same scan, ranked below
         native = "".join(
-            f", group_concat({c}, ',') FILTER (WHERE ok = 1 AND cached = 0)"
+            f", group_concat(round({c}, 6), ',') FILTER (WHERE ok = 1 AND cached = 0)"
             for c in ("latency_seconds", "ttft_seconds")
         )
     classes = "".join(f" SUM(CASE WHEN status_class = '{c}' THEN 1 ELSE 0 END)," for c in _CLASSES)
