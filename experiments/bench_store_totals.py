@@ -1,6 +1,7 @@
 """Totals, dataframes and exports over 100,000 realistic records in SQLite.
 
-Run: ``.venv/bin/python experiments/bench_store_totals.py [n_records]``.
+Run: ``.venv/bin/python experiments/bench_store_totals.py [n_records] [--no-before]``
+(``--no-before`` skips the slow "before" column).
 
 Each record carries bodies like a real agent call (a system prompt, a few turns
 of history and a tool definition in the request; an answer with a tool call in
@@ -135,7 +136,11 @@ def bytes_per_record(n: int = 5000) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    import pandas  # noqa: F401  (imported once here, not inside the first timing)
+
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 100_000
+    with_before = "--no-before" not in sys.argv
     rng = random.Random(0)
     per = bytes_per_record()
     json_kb = len(realistic_record(0, rng).model_dump_json()) / 1000
@@ -172,7 +177,7 @@ def main() -> None:
         for name, now, before in rows:
             s_now, m_now = measure(now)
             line = f"{name:<22} {s_now:>8.3f} {m_now:>8.1f}"
-            if before is not None:
+            if before is not None and with_before:
                 s_old, m_old = measure(before)
                 line += f"   {s_old:>9.3f} {m_old:>8.1f}"
             print(line, flush=True)
