@@ -269,16 +269,10 @@ class LLMTracker:
         self, data_id: Id, combo_id: Id, agent_id: Id, group_by: str | None = None
     ) -> UsageStats:
         # Aggregated by the store (in SQL for a SQL store): no record is loaded.
-        from agentopt.tracking.usage import usage_stats
+        from agentopt.tracking.usage import compute
 
-        return usage_stats(
-            self,
-            data_id=data_id,
-            combo_id=combo_id,
-            agent_id=agent_id,
-            group_by=group_by,
-            percentiles=False,
-        )
+        ids = {"data_id": data_id, "combo_id": combo_id, "agent_id": agent_id}
+        return compute(self, ids, group_by, percentiles=False)
 
     def get_usage(
         self, data_id: Id = None, combo_id: Id = None, agent_id: Id = None

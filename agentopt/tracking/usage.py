@@ -351,12 +351,10 @@ def usage_stats(
     end_date: str | date | datetime | None = None,
     status: str | int | None = None,
     group_by: str | Sequence[str] | None = None,
-    percentiles: bool = True,
 ) -> UsageStats:
     """Usage statistics of the calls in ``source`` (an LLMTracker, a record
     store or CallRecords) that match every filter given, per group; see the
-    module docstring for what each figure means. ``percentiles=False`` leaves
-    the latency and TTFT percentiles out (None) where that saves a SQL store work."""
+    module docstring for what each figure means."""
     filters = {
         "provider": provider,
         "model": model,
@@ -369,6 +367,19 @@ def usage_stats(
         "end_date": end_date,
         "status": status,
     }
+    return compute(source, filters, group_by)
+
+
+def compute(
+    source: Any,
+    filters: dict[str, Any],
+    group_by: str | Sequence[str] | None,
+    *,
+    percentiles: bool = True,
+) -> UsageStats:
+    """:func:`usage_stats` with its filters as a dict; ``percentiles=False``
+    leaves latency and TTFT percentiles out where that saves a SQL store work
+    (the tracker's totals)."""
     conds, keys = normalize(filters, group_by)
     given = {k: v for k, v in filters.items() if v is not None}
     store = source
