@@ -15,15 +15,17 @@ cell already paid for.
 
 A callable's fingerprint is ``module.qualname@hash``, the hash taken over its
 source (its bytecode's constants and names where there is no source), the
-simple constant values it closes over or takes as defaults, and, for a class,
-the methods and constant attributes of the class and of its bases defined in the
-same module (for a callable object: its class and its constant attributes).
-Constants are values of immutable types (str, bytes, numbers, bool, None, and
-tuples/frozensets of them); mutable objects (a client, a counter dict) are state,
-not code, and are left out. Decorators made with ``functools.wraps`` are
-unwrapped. The hash is the same in every process; helper functions called
-from the fingerprinted code are *not* followed: when they (or a file, or a
-remote model the code reads) change, pass ``agent_version=`` /
+simple constant values it closes over or takes as defaults, and what it reads
+from its own module: constants, and the functions and classes defined there
+that it uses (followed recursively). For a class: the methods and constant
+attributes of the class and of its bases defined in the same module; for a
+callable object: its class and its constant attributes. Constants are values
+of immutable types (str, bytes, numbers, bool, None, and tuples/frozensets of
+them); mutable objects (a client, a counter dict) are state, not code, and are
+left out. Decorators made with ``functools.wraps`` are unwrapped. The hash is
+the same in every process. Code in *other* modules (an installed framework,
+your own package's other files), files it reads and remote models are not
+followed: when they change in a way that matters, pass ``agent_version=`` /
 ``eval_fn_version=`` to :class:`~agentopt.selectors.selector.ModelSelector`,
 which replaces the hash with your own version string.
 """
@@ -167,8 +169,30 @@ def _qualname(obj: Any) -> str:
     return f"{mod}.{name}"
 
 
-def _function_parts(fn: types.FunctionType) -> dict[str, Any]:
+def _all_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _all_names(c)
+    return names
+
+
+def _same_module_parts(value: Any, module: str, seen: set[int]) -> Any:
+    """A function or class defined in ``module`` (the user's own code), else _SKIP."""
+    if getattr(value, "__module__", None) != module:
+        return _SKIP
+    if isinstance(value, types.FunctionType):
+        return _function_parts(value, seen)
+    if isinstance(value, type):
+        return _class_parts(value, seen)
+    return _SKIP
+
+
+def _function_parts(fn: types.FunctionType, seen: set[int]) -> Any:
     fn = inspect.unwrap(fn)
+    if id(fn) in seen:  # recursion, or a helper already included
+        return _qualname(fn)
+    seen.add(id(fn))
     code = fn.__code__
     try:
         source: str | None = textwrap.dedent(inspect.getsource(fn))
@@ -191,11 +215,31 @@ def _function_parts(fn: types.FunctionType) -> dict[str, Any]:
     parts["closure"] = _constants(closure)
     parts["defaults"] = _constant(tuple(fn.__defaults__ or ()))
     parts["kwdefaults"] = _constants(fn.__kwdefaults__ or {})
+    # what it reads from its own module: constants, and the helpers it calls
+    module = fn.__module__
+    used: dict[str, Any] = {}
+    for name in sorted(_all_names(code)):
+        if name not in fn.__globals__:
+            continue
+        value = fn.__globals__[name]
+        part = _constant(value)
+        if part is _SKIP:
+            part = _same_module_parts(value, module, seen)
+        if part is not _SKIP:
+            used[name] = part
+    for name, value in sorted(closure.items()):
+        part = _same_module_parts(value, module, seen)
+        if part is not _SKIP:
+            used[f"closure:{name}"] = part
+    parts["uses"] = used
     return parts
 
 
-def _class_parts(cls: type) -> list[Any]:
+def _class_parts(cls: type, seen: set[int]) -> Any:
     """Methods and constant attributes of ``cls`` and its bases from the same module."""
+    if id(cls) in seen:
+        return _qualname(cls)
+    seen.add(id(cls))
     out: list[Any] = []
     for c in cls.__mro__:
         if c is object or (c is not cls and c.__module__ != cls.__module__):
@@ -208,12 +252,12 @@ def _class_parts(cls: type) -> list[Any]:
                 value = value.__func__
             if isinstance(value, property):
                 members[name] = [
-                    _function_parts(f)
+                    _function_parts(f, seen)
                     for f in (value.fget, value.fset)
                     if isinstance(f, types.FunctionType)
                 ]
             elif isinstance(value, types.FunctionType):
-                members[name] = _function_parts(value)
+                members[name] = _function_parts(value, seen)
             else:
                 k = _constant(value)
                 if k is not _SKIP:
@@ -222,27 +266,27 @@ def _class_parts(cls: type) -> list[Any]:
     return out
 
 
-def _callable_parts(fn: Any) -> Any:
+def _callable_parts(fn: Any, seen: set[int]) -> Any:
     if isinstance(fn, functools.partial):
         return {
-            "partial": _callable_parts(fn.func),
+            "partial": _callable_parts(fn.func, seen),
             "args": [_constant(a) if _constant(a) is not _SKIP else _qualname(a) for a in fn.args],
             "keywords": _constants(fn.keywords),
         }
     if isinstance(fn, types.MethodType):
         return {
-            "method": _callable_parts(fn.__func__),
-            "self": _callable_parts(fn.__self__),
+            "method": _callable_parts(fn.__func__, seen),
+            "self": _callable_parts(fn.__self__, seen),
         }
     if isinstance(fn, types.FunctionType):
-        return _function_parts(fn)
+        return _function_parts(fn, seen)
     if isinstance(fn, type):
-        return _class_parts(fn)
+        return _class_parts(fn, seen)
     if isinstance(fn, (types.BuiltinFunctionType, types.BuiltinMethodType)):
         return _qualname(fn)
     state = getattr(fn, "__dict__", None)
     return {
-        "class": _class_parts(type(fn)),
+        "class": _class_parts(type(fn), seen),
         "state": _constants(state) if isinstance(state, Mapping) else {},
     }
 
@@ -256,7 +300,7 @@ def callable_fingerprint(fn: Any, version: str | None = None) -> str:
     name = _qualname(inspect.unwrap(target) if inspect.isfunction(target) else target)
     if version is not None:
         return f"{name}@v:{version}"
-    return f"{name}@{_digest(_callable_parts(fn))}"
+    return f"{name}@{_digest(_callable_parts(fn, set()))}"
 
 
 # --------------------------------------------------------------------------- cells

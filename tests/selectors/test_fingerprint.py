@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import subprocess
 import sys
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,45 +105,56 @@ def test_an_agent_class_is_hashed_by_its_methods_and_constants() -> None:
     assert callable_fingerprint(Agent, "v2") != callable_fingerprint(Agent, "v3")
 
 
-def test_fingerprints_are_the_same_in_another_process(tmp_path: Path) -> None:
-    mod = tmp_path / "user_agent.py"
-    mod.write_text(
-        textwrap.dedent(
-            """
-            LIMIT = 3
+USER_MODULE = """
+LIMIT = 3
+PROMPT = "Answer in one word."
 
-            def eval_fn(expected, actual):
-                return float(expected in {"a", "b", "c"} and actual == expected)
+def normalise(text):
+    return text.strip().lower()
 
-            class Agent:
-                STEPS = ("plan", "solve")
+def eval_fn(expected, actual):
+    return float(expected in {"a", "b", "c"} and normalise(actual) == expected)
 
-                def __init__(self, combo):
-                    self.combo = combo
+class Agent:
+    STEPS = ("plan", "solve")
 
-                def run(self, q):
-                    return q
-            """
-        )
-    )
+    def __init__(self, combo):
+        self.combo = combo
+
+    def run(self, q):
+        return PROMPT + q
+"""
+
+
+def _fingerprints(tmp_path: Path, source: str, seed: str = "0") -> str:
+    (tmp_path / "user_agent.py").write_text(source)
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "import user_agent as u;"
         "from agentopt.selectors.fingerprint import callable_fingerprint as f;"
         "print(f(u.eval_fn), f(u.Agent))"
     )
-    outs = {
-        subprocess.run(
-            [sys.executable, "-c", code, str(tmp_path)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={"PYTHONHASHSEED": seed, "PATH": ""},
-        ).stdout
-        for seed in ("1", "2", "3")
-    }
+    return subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": seed, "PATH": ""},
+    ).stdout
+
+
+def test_fingerprints_are_the_same_in_another_process(tmp_path: Path) -> None:
+    outs = {_fingerprints(tmp_path, USER_MODULE, seed) for seed in ("1", "2", "3")}
     assert len(outs) == 1, outs  # frozensets and dict orders do not leak into the hash
-    assert next(iter(outs)).startswith("user_agent.eval_fn@")
+    eval_fp, agent_fp = next(iter(outs)).split()
+    assert eval_fp.startswith("user_agent.eval_fn@") and agent_fp.startswith("user_agent.Agent@")
+    # a helper the eval_fn calls, or a module constant the agent reads, is part of it
+    helper = _fingerprints(tmp_path, USER_MODULE.replace(".lower()", ".casefold()")).split()
+    assert helper[0] != eval_fp and helper[1] == agent_fp
+    prompt = _fingerprints(tmp_path, USER_MODULE.replace("one word", "two words")).split()
+    assert prompt[0] == eval_fp and prompt[1] != agent_fp
+    unused = _fingerprints(tmp_path, USER_MODULE.replace("LIMIT = 3", "LIMIT = 4")).split()
+    assert unused == [eval_fp, agent_fp]  # what neither reads does not matter
 
 
 def test_datapoints_are_keyed_by_content_and_repeats_stay_apart() -> None:
