@@ -26,7 +26,9 @@ SCRIPT = textwrap.dedent(
 
     from agentopt import ModelSelector
 
-    tmp, mode = Path(sys.argv[1]), sys.argv[2]
+    # held in a dict: run-time state, not part of the agent's fingerprint (a str
+    # constant the agent reads would be), so the "resume" run reuses the cells
+    cfg = {"tmp": Path(sys.argv[1]), "mode": sys.argv[2]}
     runs = {"n": 0}
 
     class Tracker:
@@ -43,27 +45,26 @@ SCRIPT = textwrap.dedent(
 
         def run(self, x):
             runs["n"] += 1
+            tmp, mode = cfg["tmp"], cfg["mode"]
             if runs["n"] == 4 and mode != "resume":
                 (tmp / "marker").write_text("running")
                 deadline = time.monotonic() + 60
                 while not (tmp / "go").exists() and time.monotonic() < deadline:
                     time.sleep(0.005)
-            if mode == "raise" and runs["n"] == 3:
-                raise SystemExit(3)
             return x % 3 == 0
 
     def eval_fn(expected, actual):
-        if mode == "bad-eval":
+        if cfg["mode"] == "bad-eval":
             return None
         return float(actual)
 
     selector = ModelSelector(
         agent=Agent, models={"m": ["a", "b"]}, eval_fn=eval_fn,
         dataset=[(i, None) for i in range(30)], method="brute_force", seed=0,
-        tracker=Tracker(), store=tmp / "obs.sqlite",
+        tracker=Tracker(), store=cfg["tmp"] / "obs.sqlite",
     )
 
-    if mode == "in-asyncio-run":
+    if cfg["mode"] == "in-asyncio-run":
         async def main():
             return selector.select_best(parallel=False, progress=False)
 
