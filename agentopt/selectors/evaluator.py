@@ -71,6 +71,10 @@ def check_score(value: object) -> float:
     """
     if isinstance(value, bool):
         return float(value)
+    if isinstance(value, (str, bytes)):  # "1" is text (the answer itself?), not a score
+        raise EvaluationError(
+            f"eval_fn returned {value!r} ({type(value).__name__}), not a number in [0, 1]"
+        )
     try:
         score = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):

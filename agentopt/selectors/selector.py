@@ -121,8 +121,11 @@ class ModelSelector:
       receives the objects exactly as given.
     - ``dataset``: a sequence of ``(input, expected)``.
     - ``eval_fn(expected, actual) -> float`` in [0, 1] (sync or async). A score
-      outside [0, 1] (or NaN, or not a number) is not clipped: the evaluation is
-      recorded as a failure with that message.
+      outside [0, 1], NaN, or anything not a number (text such as ``"1"`` too) is
+      not clipped or converted: the evaluation is recorded as a failure with that
+      message. When the first few evaluations all fail, the selection stops with
+      :class:`~agentopt.exceptions.EvaluationsFailedError` (see
+      :mod:`agentopt.selectors.failfast`).
     - ``method``: a name (``auto``, ``brute_force``, ``successive_elimination``,
       ``lucb``, ``top_two_thompson``, ``successive_halving``, ``random_search``,
       ``agentopt_arm_elimination``), a Strategy subclass or a Strategy instance.

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 from agentopt.exceptions import EvaluationError
@@ -76,12 +77,14 @@ def _evaluator(agent: Any, eval_fn: Any, tracker: FakeTracker, **kw: Any) -> Liv
 
 
 # ----------------------------------------------------------------- check_score
-@pytest.mark.parametrize(("raw", "want"), [(True, 1.0), (0, 0.0), (0.25, 0.25), (1, 1.0)])
+@pytest.mark.parametrize(
+    ("raw", "want"), [(True, 1.0), (0, 0.0), (0.25, 0.25), (1, 1.0), (np.float32(0.5), 0.5)]
+)
 def test_check_score_accepts_numbers_in_unit_interval(raw: object, want: float) -> None:
     assert check_score(raw) == want
 
 
-@pytest.mark.parametrize("raw", [1.5, -0.1, math.nan, math.inf, "high", None])
+@pytest.mark.parametrize("raw", [1.5, -0.1, math.nan, math.inf, "high", "1", b"0", None])
 def test_check_score_rejects_out_of_range_and_non_numbers(raw: object) -> None:
     with pytest.raises(EvaluationError, match="eval_fn returned"):
         check_score(raw)

@@ -313,6 +313,7 @@ def _raises(e: object, a: object) -> float:
         (_raises, "eval_fn raised ValueError: no grader configured"),
         (lambda e, a: None, r"eval_fn returned None \(NoneType\), not a number in \[0, 1\]"),
         (lambda e, a: "yes", r"eval_fn returned 'yes' \(str\), not a number"),
+        (lambda e, a: "1", r"eval_fn returned '1' \(str\), not a number"),
         (lambda e, a: 5, r"eval_fn returned 5.0; scores must be in \[0, 1\]"),
     ],
 )
