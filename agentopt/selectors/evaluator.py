@@ -30,6 +30,7 @@ from agentopt.exceptions import EvaluationError
 from agentopt.pricing import PriceBook, default_price_book
 from agentopt.records import PARSE_FAILED, CallRecord, Observation
 from agentopt.selectors.guard import BudgetGuard
+from agentopt.selectors.interrupt import block_sigint_in_this_thread
 from agentopt.tracking.routing import NO_ROUTING
 
 _log = logging.getLogger("agentopt.selectors")
@@ -284,7 +285,9 @@ class LiveEvaluator:
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
-                max_workers=self.max_concurrent, thread_name_prefix="agentopt-eval"
+                max_workers=self.max_concurrent,
+                thread_name_prefix="agentopt-eval",
+                initializer=block_sigint_in_this_thread,  # Ctrl-C goes to the main thread
             )
         return self._executor
 

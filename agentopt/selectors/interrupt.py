@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-__all__ = ["RunInfo", "StopSignal", "interrupted_line", "sigint_presses"]
+__all__ = [
+    "RunInfo",
+    "StopSignal",
+    "block_sigint_in_this_thread",
+    "interrupted_line",
+    "sigint_presses",
+]
 
 
 class StopSignal:
@@ -78,6 +84,14 @@ def sigint_presses(stop: StopSignal) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def block_sigint_in_this_thread() -> None:
+    """Keep SIGINT away from this worker thread (an initializer for the evaluation
+    threads): the kernel then delivers Ctrl-C to the main thread, whose handler
+    acts at once instead of when the main thread next happens to wake."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
 
 
 @dataclass
