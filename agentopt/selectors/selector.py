@@ -300,10 +300,11 @@ class ModelSelector:
         stop, info = StopSignal(), RunInfo()
         coro = self._select(parallel, max_concurrent, progress, stop=stop, info=info)
         failure: BaseException | None = None
+        result: SelectionResults | None = None
         with sigint_presses(stop):
             if not in_loop:
                 try:
-                    return asyncio.run(coro)
+                    result = asyncio.run(coro)
                 except Interrupted as exc:
                     failure = exc.original
                 except asyncio.CancelledError:
@@ -318,7 +319,7 @@ class ModelSelector:
                 try:
                     fut = pool.submit(ctx.run, _run_without_sigint, coro)
                     try:
-                        return _wait_waking(fut)
+                        result = _wait_waking(fut)
                     except Interrupted as exc:
                         failure = exc.original
                     except asyncio.CancelledError:
@@ -327,6 +328,10 @@ class ModelSelector:
                         failure = KeyboardInterrupt()
                 finally:
                     pool.shutdown(wait=False)
+        if result is not None:
+            if not stop.pressed:
+                return result
+            failure = KeyboardInterrupt()  # Ctrl-C as the last batch ended: still a stop
         # raised here, outside any except block, so no unrelated context is printed
         assert failure is not None
         if isinstance(failure, KeyboardInterrupt):
