@@ -33,6 +33,7 @@ from agentopt.gateway.asgi import (
     respond,
 )
 from agentopt.gateway.upstreams import Upstreams
+from agentopt.tracking.redact import scrub_url
 
 if TYPE_CHECKING:
     from agentopt.tracking.pipeline import Pipeline
@@ -177,9 +178,21 @@ class GatewayApp:
             if hasattr(response, "_content"):  # already read (cache replay, translation)
                 await send({"type": "http.response.body", "body": response.content})
                 return
-            async for chunk in response.aiter_raw():
-                if chunk:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            try:
+                async for chunk in response.aiter_raw():
+                    if chunk:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except httpx.HTTPError as exc:
+                # The status line is gone: end the body (the record says what broke)
+                # and say it in one line, not a server traceback in the user's process.
+                log.warning(
+                    "agentopt gateway: upstream %s broke mid-body: %s: %s",
+                    scrub_url(origin),
+                    type(exc).__name__,
+                    exc,
+                )
+            except OSError:  # the child went away; the record says the call was abandoned
+                return
             await send({"type": "http.response.body", "body": b""})
         finally:
             await response.aclose()

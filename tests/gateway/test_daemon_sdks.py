@@ -214,3 +214,19 @@ def test_litellm_as_a_client(daemon: Daemon, url: str) -> None:
     assert r.choices[0].message.content  # type: ignore[union-attr]
     (rec,) = daemon.records()
     assert rec.model == "gpt-4o-mini" and rec.cost_usd is not None
+
+
+def test_responses_api_through_the_daemon(daemon: Daemon, url: str) -> None:
+    client = openai.OpenAI(base_url=url + "/v1", api_key="anything")
+    r = client.responses.create(model="gpt-4o-mini", input="Say hi")
+    stream = client.responses.create(model="openai/gpt-4.1", input="stream", stream=True)
+    events = [e.type for e in stream]
+    assert r.output_text
+    assert "response.completed" in events
+    recs = daemon.records()
+    assert [(x.requested_model, x.stream, x.error) for x in recs] == [
+        ("gpt-4o-mini", False, None),
+        ("openai/gpt-4.1", True, None),
+    ]
+    assert recs[0].call_id == (r.model_extra or {})["_request_id"]
+    assert recs[0].prompt_tokens == r.usage.input_tokens  # type: ignore[union-attr]

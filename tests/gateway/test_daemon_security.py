@@ -209,3 +209,81 @@ def test_a_planted_key_is_never_in_the_store_logs_or_errors(
     for where, text in haystacks.items():
         for s in secrets:
             assert s not in text, f"a key leaked into {where}"
+
+
+class BreakingStream:
+    """An upstream whose stream breaks half-way (the connection drops)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                 "choices": [{"index": 0, "delta": {"content": "half"}}]}  # fmt: skip
+        await send(
+            {
+                "type": "http.response.body",
+                "body": b"data: " + json.dumps(chunk).encode() + b"\n\n",
+                "more_body": True,
+            }
+        )
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        assert transport is not None
+        transport.close()  # the connection drops mid-body
+
+
+def test_a_stream_that_breaks_mid_body_prints_no_traceback(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.INFO)
+    with ThreadedServer(BreakingStream(), name="breaking-upstream") as up:
+        daemon = Daemon(GatewayConfig(), openai_base_url=up.url + "/v1", environ={})
+        with DaemonServer(daemon) as server:
+            with httpx.stream(
+                "POST",
+                server.url + "/v1/chat/completions",
+                json={"model": "gpt-4o-mini", "messages": [], "stream": True},
+            ) as r:
+                body = b"".join(r.iter_raw())
+            (rec,) = daemon.records()
+    assert b"half" in body
+    assert rec.error is not None and rec.stream
+    printed = capfd.readouterr()
+    assert "Traceback" not in caplog.text + printed.err + printed.out
+    assert "upstream stream from" in caplog.text  # one line says what broke
+
+
+def test_the_loopback_gateway_prints_no_traceback_when_a_stream_breaks(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from agentopt.gateway import local
+    from agentopt.tracking import LLMTracker
+
+    caplog.set_level(logging.INFO)
+    with ThreadedServer(BreakingStream(), name="breaking-upstream") as up:
+        t = LLMTracker(cache=False)
+        t.start()
+        try:
+            with t.track(data_id="broken") as s:
+                proxy = local.proxy_for(t, s)
+                assert proxy is not None
+                url = proxy.base_url_for(up.url + "/v1") + "/chat/completions"
+                with httpx.stream(
+                    "POST", url, json={"model": "m", "messages": [], "stream": True}
+                ) as r:
+                    body = b"".join(r.iter_raw())
+            (rec,) = t.get_records(data_id="broken")
+        finally:
+            t.close()
+    assert b"half" in body and rec.error is not None
+    printed = capfd.readouterr()
+    assert "Traceback" not in caplog.text + printed.err + printed.out
+    assert "broke mid-body" in caplog.text
