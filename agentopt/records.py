@@ -129,6 +129,10 @@ class CallRecord(BaseModel):
     combo_id: str | None = None
     agent_id: str | None = None
     alias: str | None = None
+    #: the caller's request a gateway call was an attempt of (retries and fallbacks
+    #: share it: it is the ``x-agentopt-request-id`` the caller got), and which attempt
+    request_id: str | None = None
+    attempt: int | None = None
     provider: str | None = None
     requested_model: str | None = None
     model: str | None = None

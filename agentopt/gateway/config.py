@@ -12,6 +12,16 @@ official OpenAI and Anthropic APIs with keys from the environment::
     keys: engine          # engine | caller | caller-first
     redact: false
     retention_days: 30
+    resilience:           # retries, breakers, probes and time-outs (defaults shown)
+      retries: {max_attempts: 3, base_delay: 0.25, max_delay: 8, max_retry_after: 30}
+      breaker: {failure_threshold: 5, cooldown: 30}
+      timeouts: {connect: 10, first_byte: 300, idle: 120}
+      health_checks: {vllm: {path: /models, interval: 10, failure_threshold: 3}}
+    capture: {enabled: false, dir: ./capture, redact: false}
+    telemetry: {metrics: true, otlp_endpoint: http://127.0.0.1:4318/v1/traces}
+    dashboard: {enabled: true, selections: [selection.sqlite]}
+
+Aliases and providers may override ``retries`` for their own calls.
 
 A bad file is a :class:`~agentopt.exceptions.ConfigError` naming the file,
 the key and what was expected.
@@ -28,9 +38,17 @@ from agentopt.exceptions import ConfigError
 
 __all__ = [
     "AliasConfig",
+    "BreakerConfig",
+    "CaptureConfig",
+    "DashboardConfig",
     "GatewayConfig",
+    "HealthCheckConfig",
     "KeyPolicy",
     "ProviderConfig",
+    "ResilienceConfig",
+    "RetryConfig",
+    "TelemetryConfig",
+    "TimeoutConfig",
     "load_config",
 ]
 
@@ -41,6 +59,83 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RetryConfig(_Strict):
+    """Retries of one target before falling back (``max_attempts`` counts the first)."""
+
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    base_delay: float = Field(default=0.25, ge=0)
+    max_delay: float = Field(default=8.0, ge=0)
+    max_retry_after: float = Field(default=30.0, ge=0)
+
+    def policy(self) -> Any:
+        from agentopt.resilience import RetryPolicy
+
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            base_delay=self.base_delay,
+            max_delay=self.max_delay,
+            max_retry_after=self.max_retry_after,
+        )
+
+
+class BreakerConfig(_Strict):
+    """A backend's breaker opens after ``failure_threshold`` consecutive failures and
+    lets one trial call through after ``cooldown`` seconds."""
+
+    failure_threshold: int = Field(default=5, ge=1)
+    cooldown: float = Field(default=30.0, ge=0)
+
+
+class HealthCheckConfig(_Strict):
+    """An HTTP probe of one provider: GET ``<base_url><path>`` every ``interval`` s."""
+
+    path: str = "/models"
+    interval: float = Field(default=10.0, gt=0)
+    failure_threshold: int = Field(default=3, ge=1)
+    timeout: float = Field(default=5.0, gt=0)
+
+
+class TimeoutConfig(_Strict):
+    """Seconds: to connect, to the response's first byte, and between two chunks."""
+
+    connect: float = Field(default=10.0, gt=0)
+    first_byte: float = Field(default=300.0, gt=0)
+    idle: float = Field(default=120.0, gt=0)
+
+
+class ResilienceConfig(_Strict):
+    retries: RetryConfig = Field(default_factory=RetryConfig)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
+    #: provider name → its probe (providers without one get passive checks only)
+    health_checks: dict[str, HealthCheckConfig] = Field(default_factory=dict)
+
+
+class CaptureConfig(_Strict):
+    """Wire capture of every exchange (see :mod:`agentopt.gateway.capture`)."""
+
+    enabled: bool = False
+    #: where capture files go (default: ``capture/`` next to the record store)
+    dir: str | None = None
+    #: store no message content (default: the top-level ``redact``)
+    redact: bool | None = None
+    max_bytes: int = Field(default=64 << 20, ge=1024)
+    max_files: int | None = Field(default=None, ge=1)
+
+
+class TelemetryConfig(_Strict):
+    #: serve ``GET /metrics`` (Prometheus)
+    metrics: bool = True
+    #: export one OpenTelemetry span per call to this OTLP/HTTP endpoint (the ``otel`` extra)
+    otlp_endpoint: str | None = None
+
+
+class DashboardConfig(_Strict):
+    enabled: bool = True
+    #: selection observation stores the dashboard's selection view offers
+    selections: list[str] = Field(default_factory=list)
+
+
 class ProviderConfig(_Strict):
     """An upstream the daemon may forward to, addressed as ``<name>/<model>``."""
 
@@ -48,6 +143,8 @@ class ProviderConfig(_Strict):
     wire: Literal["openai", "anthropic"] = "openai"
     #: The environment variable holding its key (default ``<NAME>_API_KEY``).
     api_key_env: str | None = None
+    #: Retries of calls to this provider (default: ``resilience.retries``).
+    retries: RetryConfig | None = None
 
     @field_validator("base_url")
     @classmethod
@@ -66,6 +163,8 @@ class AliasConfig(_Strict):
     router: str = "fallback"
     #: Extra constructor arguments of the router (``seed``, ``budget_usd``…).
     options: dict[str, Any] = Field(default_factory=dict)
+    #: Retries of each target before the next (default: the provider's, else global).
+    retries: RetryConfig | None = None
 
     @field_validator("targets")
     @classmethod
@@ -90,6 +189,10 @@ class GatewayConfig(_Strict):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     #: Where router state is saved and restored (default: next to the store).
     state_dir: str | None = None
+    resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
+    capture: CaptureConfig = Field(default_factory=CaptureConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
 
 
 def _where(loc: tuple[int | str, ...]) -> str:

@@ -23,6 +23,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentopt.exceptions import ConfigError
 from agentopt.gateway.config import GatewayConfig
 from agentopt.gateway.keys import KeyRing, scrub_secrets
 from agentopt.gateway.resolve import Alias, GatewayError, Target, resolve_name
@@ -120,6 +121,34 @@ class Daemon:
         self._closed = False
         self.records_at_close: int | None = None
         self.recorder.add_listener(self._on_record)
+        # resilience: one breaker per provider, fed by real calls and probes
+        from agentopt.resilience import HealthRegistry
+        from agentopt.resilience.health import ProbeConfig
+
+        res = config.resilience
+        self.health_registry = HealthRegistry(
+            failure_threshold=res.breaker.failure_threshold, cooldown=res.breaker.cooldown
+        )
+        for name, hc in res.health_checks.items():
+            spec = self.registry.by_name(name)
+            if spec is None:
+                raise ConfigError(
+                    f"resilience.health_checks.{name}: no provider named {name!r}"
+                    f" (providers: {', '.join(sorted(self.registry.names()))})"
+                )
+            self.health_registry.configure_probe(
+                name,
+                ProbeConfig(
+                    url=spec.base_url.rstrip("/") + "/" + hc.path.lstrip("/"),
+                    interval=hc.interval,
+                    failure_threshold=hc.failure_threshold,
+                    timeout=hc.timeout,
+                ),
+            )
+        self._excluded_by_breaker: dict[str, set[str]] = {}
+        self.metrics: Any = None
+        self.capture_writer: Any = None
+        self.on_close: list[Any] = []
 
     # -- assembly ---------------------------------------------------------------
 
@@ -181,8 +210,48 @@ class Daemon:
         if a is None and alias:
             raise GatewayError(400, f"session alias {alias!r} is not configured")
         if a is not None:
-            return a, a.choose(body, ids)
+            self._sync_breakers(a)
+            targets = a.choose(body, ids)
+            # targets whose breaker is open go last (tried only if nothing else answers)
+            return a, sorted(targets, key=lambda t: not self.available(t))
         return None, [resolve_name(model, wire, self.registry)]
+
+    # -- resilience ---------------------------------------------------------------
+
+    def backend(self, target: Target) -> str:
+        """The name a target's health is kept under: its provider."""
+        return target.spec.name
+
+    def available(self, target: Target) -> bool:
+        return self.health_registry.available(self.backend(target))
+
+    def _sync_breakers(self, alias: Alias) -> None:
+        """Routers never pick a target whose breaker is open: exclude those models
+        from the alias's router while open (all of them open: exclude none)."""
+        down = {c for c, t in alias.targets.items() if not self.available(t)}
+        if len(down) == len(alias.targets):
+            down = set()
+        before = self._excluded_by_breaker.get(alias.name, set())
+        router = alias.router
+        if down != before and hasattr(router, "exclude_models"):
+            if before - down:
+                router.include_models(*(before - down))
+            if down - before:
+                router.exclude_models(*(down - before))
+            self._excluded_by_breaker[alias.name] = down
+
+    def retry_policy(self, alias: Alias | None, target: Target) -> Any:
+        """The retry policy of a call to ``target`` (alias's, else provider's, else global)."""
+        cfg = None
+        if alias is not None:
+            cfg = self.config.aliases[alias.name].retries
+        if cfg is None:
+            provider = self.config.providers.get(target.spec.name)
+            cfg = provider.retries if provider is not None else None
+        return (cfg or self.config.resilience.retries).policy()
+
+    def state_dir_or_cwd(self) -> Path:
+        return self.state_dir if self.state_dir is not None else Path.cwd()
 
     def call_session(
         self,
@@ -191,8 +260,12 @@ class Daemon:
         call_id: str,
         alias: Alias | None,
         pinned: str | None,
+        *,
+        request_id: str | None = None,
+        attempt: int | None = None,
     ) -> CallSession | None:
-        """The session a call's record carries (None: a call with no ids, not routed)."""
+        """The session a call's record carries (None: a first attempt with no ids,
+        not routed). Retries carry the caller's ``request_id`` and their number."""
         if base is not None:
             merged = base.ids()
             for k, v in ids.items():
@@ -200,16 +273,18 @@ class Daemon:
                     merged[k] = v
         else:
             merged = ids
-        if alias is None and pinned is None and not any(merged.values()):
+        if alias is None and pinned is None and not any(merged.values()) and (attempt or 1) == 1:
             return None
         return CallSession(
-            session_id=merged.get("session_id") or call_id,
+            session_id=merged.get("session_id") or request_id or call_id,
             data_id=merged.get("data_id"),
             combo_id=merged.get("combo_id"),
             agent_id=merged.get("agent_id"),
             router=alias.router if alias is not None else None,
             pinned=pinned,
             alias=alias.name if alias is not None else None,
+            request_id=request_id,
+            attempt=attempt,
         )
 
     def remember_route(self, call_id: str, alias: Alias, choice: str, data_id: str | None) -> None:
@@ -291,6 +366,8 @@ class Daemon:
         for name in names:
             alias = self.aliases[name]
             own = [r for r in recs if r.requested_model == name] or recs
+            # attempts that failed (a retry, a fallback) are not what the caller scored
+            own = [r for r in own if r.ok] or own
             fb = Feedback(
                 reward=score,
                 models=tuple(r.model or r.requested_model or "?" for r in own),
@@ -331,6 +408,15 @@ class Daemon:
             "sessions": len(self.sessions),
             "in_flight": len(self.pipeline._open),
             "store": repr(self.store),
+            "store_health": _store_health(self.store),
+            "backends": self.health_registry.snapshot(),
+            "capture": None
+            if self.capture_writer is None
+            else {
+                "dir": str(self.capture_writer.dir),
+                "written": self.capture_writer.written,
+                "dropped": self.capture_writer.dropped,
+            },
         }
 
     def close(self) -> None:
@@ -341,6 +427,11 @@ class Daemon:
             self._closed = True
         self.pipeline.finish_open()
         self.save_state()
+        for fn in self.on_close:
+            try:
+                fn()
+            except Exception as exc:  # a telemetry exporter must not lose records
+                log.error("agentopt gateway: while closing: %s", exc)
         try:
             self.store.flush()
             self.records_at_close = len(self.store)
@@ -348,3 +439,21 @@ class Daemon:
             self.store.close()
             if self.cache is not None:
                 self.cache.close()
+
+
+def _store_health(store: Any) -> Any:
+    health = getattr(store, "health", None)
+    if health is None:
+        return None
+    try:
+        h = health()
+    except Exception as exc:
+        return {"ok": False, "error": str(exc)}
+    as_dict = getattr(h, "as_dict", None)
+    if as_dict is not None:
+        return as_dict()
+    import dataclasses
+
+    if dataclasses.is_dataclass(h) and not isinstance(h, type):
+        return dataclasses.asdict(h)
+    return repr(h)

@@ -14,6 +14,7 @@ a non-streamed JSON answer also carries ``_cost`` (USD, null when unpriced),
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -69,7 +70,6 @@ ID_HEADERS = {
     "x-agentopt-agent-id": "agent_id",
 }
 _DROP = HOP_HEADERS | {"accept-encoding"}
-_RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 _OFFICIAL = {"openai": "openai", "anthropic": "anthropic"}
 
 
@@ -92,8 +92,11 @@ class DataPlane:
     def client(self) -> httpx.AsyncClient:
         """The upstream client, created in the serving event loop on first use."""
         if self._client is None:
+            t = self.daemon.config.resilience.timeouts
             self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(600.0, connect=10.0),
+                # read: the longest silence between two chunks (the first byte has
+                # its own limit in _attempts)
+                timeout=httpx.Timeout(t.idle, connect=t.connect),
                 follow_redirects=False,
                 limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
                 trust_env=False,
@@ -205,50 +208,116 @@ class DataPlane:
         session: DaemonSession | None,
         ids: dict[str, str | None],
     ) -> None:
+        """Try the targets in order: each with its retry policy (backoff, Retry-After),
+        the next one after retries run out, on a connection error or time-out, or on
+        a context-length error; a target whose breaker is open is skipped unless it
+        is the last. Every attempt is its own record, linked by ``request_id`` (the
+        ``x-agentopt-request-id`` the caller gets). Nothing is retried once a byte
+        of the response has been sent to the caller."""
         d = self.daemon
         wire = endpoint.wire
+        health = d.health_registry
+        first_byte = d.config.resilience.timeouts.first_byte
+        request_id = _new_id()
         fallback_from: str | None = None
+        why_not: list[dict[str, Any]] = []
         response: Any = None
         call_id = ""
+        attempt = 0
         target = targets[0]
         for i, target in enumerate(targets):
             last = i == len(targets) - 1
-            call_id = _new_id()
-            try:
-                request, pinned = self._request(endpoint, headers, body, data, requested, target)
-            except GatewayError as exc:
-                await error(send, exc.status, f"agentopt gateway: {exc}", kind=exc.kind, wire=wire)
-                return
-            cs = d.call_session(session, ids, call_id, alias, pinned)
-            request.extensions[CALL_ID_EXTENSION] = call_id
-            d.wait_for(call_id)
-            try:
-                response = await d.pipeline.handle_async(
-                    request, cs, functools.partial(self.client().send, stream=True)
-                )
-            except httpx.HTTPError as exc:
-                d.take_record(call_id)
-                if not last:
-                    fallback_from = fallback_from or target.choice
-                    continue
-                await self._upstream_failed(send, exc, target, call_id, wire)
-                return
-            if not last and response.status_code in _RETRY_STATUS:
-                await response.aclose()
-                d.take_record(call_id)
+            backend = d.backend(target)
+            if not last and not health.available(backend):
+                why_not.append({"target": target.choice, "reason": "circuit breaker open"})
                 fallback_from = fallback_from or target.choice
                 continue
-            break
+            policy = d.retry_policy(alias, target)
+            tries = 0
+            next_target = False
+            while True:
+                tries += 1
+                attempt += 1
+                call_id = request_id if attempt == 1 else _new_id()
+                try:
+                    request, pinned = self._request(
+                        endpoint, headers, body, data, requested, target
+                    )
+                except GatewayError as exc:
+                    await error(
+                        send, exc.status, f"agentopt gateway: {exc}", kind=exc.kind, wire=wire
+                    )
+                    return
+                cs = d.call_session(
+                    session, ids, call_id, alias, pinned, request_id=request_id, attempt=attempt
+                )
+                request.extensions[CALL_ID_EXTENSION] = call_id
+                d.wait_for(call_id)
+                try:
+                    response = await asyncio.wait_for(
+                        d.pipeline.handle_async(
+                            request, cs, functools.partial(self.client().send, stream=True)
+                        ),
+                        timeout=first_byte,
+                    )
+                except (httpx.HTTPError, TimeoutError) as exc:
+                    d.take_record(call_id)
+                    timed_out = isinstance(exc, TimeoutError | httpx.TimeoutException)
+                    reason = "timeout" if timed_out else f"{type(exc).__name__}"
+                    health.record(backend, False, reason)
+                    decision = policy.decide(
+                        attempt=tries, connection_error=not timed_out, timeout=timed_out
+                    )
+                    if decision.retry and not (not last and not health.available(backend)):
+                        await asyncio.sleep(decision.delay)
+                        continue
+                    if not last:
+                        why_not.append({"target": target.choice, "reason": reason})
+                        fallback_from = fallback_from or target.choice
+                        next_target = True
+                        break
+                    if isinstance(exc, TimeoutError):
+                        exc = httpx.ReadTimeout(f"no response within {first_byte:g} s")
+                    await self._upstream_failed(send, exc, target, call_id, wire)
+                    return
+                status = response.status_code
+                if status < 400:
+                    health.record(backend, True)
+                    break
+                retryable = policy.retryable_status(status)
+                if retryable:
+                    health.record(backend, False, f"HTTP {status}")
+                decision = policy.decide(
+                    attempt=tries, status=status, headers=dict(response.headers)
+                )
+                if decision.retry and (last or health.available(backend)):
+                    await response.aclose()
+                    d.take_record(call_id)
+                    await asyncio.sleep(decision.delay)
+                    continue
+                if not last and (retryable or await _context_length(response)):
+                    await response.aclose()
+                    d.take_record(call_id)
+                    why_not.append(
+                        {"target": target.choice, "reason": f"HTTP {status}", "status": status}
+                    )
+                    fallback_from = fallback_from or target.choice
+                    next_target = True
+                break
+            if not next_target:
+                break
         if alias is not None:
-            d.remember_route(call_id, alias, target.choice, session_ids_data(session, ids))
+            d.remember_route(request_id, alias, target.choice, session_ids_data(session, ids))
         routing = {
             "alias": alias.name if alias is not None else None,
             "requested": requested,
             "selected_model": target.choice,
             "router": alias.router_name if alias is not None else None,
             "fallback_from": fallback_from,
+            "attempts": attempt,
+            "not_answered_by": why_not,
         }
-        await self._relay(send, response, call_id, routing, target, wire)
+        await self._relay(send, response, call_id, routing, target, wire, request_id=request_id)
 
     def _request(
         self,
@@ -314,6 +383,8 @@ class DataPlane:
         routing: dict[str, Any],
         target: Target,
         wire: str,
+        *,
+        request_id: str | None = None,
     ) -> None:
         d = self.daemon
         out = [
@@ -321,7 +392,7 @@ class DataPlane:
             for k, v in response.headers.multi_items()
             if k.lower() not in HOP_HEADERS and k.lower() != "content-encoding"
         ]
-        out.append((b"x-agentopt-request-id", call_id.encode()))
+        out.append((b"x-agentopt-request-id", (request_id or call_id).encode()))
         ctype = response.headers.get("content-type", "")
         if "event-stream" not in ctype:
             try:
@@ -334,7 +405,7 @@ class DataPlane:
                 await response.aclose()
             rec = d.take_record(call_id)
             if "json" in ctype and response.status_code < 300:
-                content = _with_extras(content, rec, call_id, routing)
+                content = _with_extras(content, rec, request_id or call_id, routing)
             out.append((b"content-length", str(len(content)).encode()))
             await send(
                 {"type": "http.response.start", "status": response.status_code, "headers": out}
@@ -457,3 +528,25 @@ def _with_extras(content: bytes, rec: Any, call_id: str, routing: dict[str, Any]
     head = stripped[:-1].rstrip()
     sep = b"" if head.endswith(b"{") else b","
     return head + sep + json.dumps(extras)[1:].encode()
+
+
+_CONTEXT_LENGTH = (
+    b"context_length_exceeded",
+    b"maximum context length",
+    b"context window",
+    b"prompt is too long",
+    b"too many tokens",
+)
+
+
+async def _context_length(response: Any) -> bool:
+    """Is this error response a context-length error (worth another target)?
+    Reads the (small) error body; the response is closed by the caller."""
+    if response.status_code not in (400, 413, 422):
+        return False
+    try:
+        content = await response.aread()
+    except httpx.HTTPError:
+        return False
+    low = content.lower()
+    return any(p in low for p in _CONTEXT_LENGTH)

@@ -18,6 +18,7 @@ rebinding).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -58,11 +59,19 @@ class DaemonApp:
         self.host = host
         self.data = DataPlane(daemon)
         self.control = control_app(daemon, self)
-        self._mounts: list[tuple[str, Any]] = []
+        self._mounts: list[tuple[str, Any, bool]] = []
+        self._probe_stop: asyncio.Event | None = None
+        self._probe_task: asyncio.Task[None] | None = None
+        from agentopt.gateway.features import install
 
-    def mount(self, prefix: str, app: Any) -> None:
-        """Serve ``app`` (any ASGI app) under ``prefix``; the API key still applies."""
-        self._mounts.append((prefix.rstrip("/"), app))
+        #: what the server runs: this app, or the capture layer around it
+        self.outer: Any = install(self)
+
+    def mount(self, prefix: str, app: Any, *, own_auth: bool = False) -> None:
+        """Serve ``app`` (any ASGI app) under ``prefix``; the API key still applies,
+        checked here, or by ``app`` itself when ``own_auth`` (the dashboard, whose
+        browser page signs in with a form and a cookie)."""
+        self._mounts.append((prefix.rstrip("/"), app, own_auth))
 
     async def aclose(self) -> None:
         await self.data.aclose()
@@ -88,6 +97,10 @@ class DaemonApp:
         if is_loopback(self.host) and not _host_ok(headers.get("host", "")):
             await error(send, 403, "agentopt gateway: Host header is not a loopback name")
             return
+        for prefix, app, own_auth in self._mounts:
+            if own_auth and (path == prefix or path.startswith(prefix + "/")):
+                await app(scope, receive, send)
+                return
         m = _SESSION_ROUTE.match(path)
         if m is not None:  # the session token is the credential
             await self._session(scope, receive, send, m.group(1), m.group(2))
@@ -113,7 +126,7 @@ class DaemonApp:
         if path in ("/v1/feedback", "/internal/health") or path.startswith(CONTROL_PREFIX):
             await self.control(scope, receive, send)
             return
-        for prefix, app in self._mounts:
+        for prefix, app, _own in self._mounts:
             if path == prefix or path.startswith(prefix + "/"):
                 await app(scope, receive, send)
                 return
@@ -163,11 +176,30 @@ class DaemonApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self._start_probes()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self._stop_probes()
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _start_probes(self) -> None:
+        """Active health checks run in the serving loop (when any is configured)."""
+        if not self.daemon.config.resilience.health_checks:
+            return
+        from agentopt.gateway.features import run_probes
+
+        self._probe_stop = asyncio.Event()
+        self._probe_task = asyncio.get_running_loop().create_task(
+            run_probes(self.daemon, self._probe_stop)
+        )
+
+    async def _stop_probes(self) -> None:
+        if self._probe_stop is not None and self._probe_task is not None:
+            self._probe_stop.set()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._probe_task, timeout=5)
 
 
 def _host_ok(host: str) -> bool:
@@ -206,7 +238,7 @@ class DaemonServer(ThreadedServer):
         self.daemon = daemon
         self.daemon_app = DaemonApp(daemon, host=host)
         super().__init__(
-            self.daemon_app,
+            self.daemon_app.outer,
             host=host,
             port=port,
             name="agentopt-daemon",

@@ -27,7 +27,11 @@ class CallSession(SessionInfo):
     target itself (``pinned``, ``provider/model``), applied by the route stage."""
 
     pinned: str | None = None
+    #: the gateway alias the caller named (recorded as ``CallRecord.alias``)
     alias: str | None = None
+    #: the caller's request this call is an attempt of, and which attempt (1-based)
+    request_id: str | None = None
+    attempt: int | None = None
 
 
 @dataclass(slots=True)

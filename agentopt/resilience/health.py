@@ -98,7 +98,7 @@ class HealthRegistry:
     ) -> None:
         self.failure_threshold = failure_threshold
         self.cooldown = cooldown
-        self._clock = clock
+        self.clock = clock  # every breaker's time source (tests drive it)
         self._lock = threading.Lock()
         self._backends: dict[str, BackendHealth] = {}
 
@@ -111,7 +111,7 @@ class HealthRegistry:
                     CircuitBreaker(
                         failure_threshold=self.failure_threshold,
                         cooldown=self.cooldown,
-                        clock=self._clock,
+                        clock=lambda: self.clock(),
                     ),
                 )
                 self._backends[name] = b

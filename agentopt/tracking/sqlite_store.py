@@ -28,7 +28,7 @@ from agentopt.tracking.usage_sql import SQLITE
 __all__ = ["SCHEMA_VERSION", "SQLiteRecordStore"]
 
 #: The schema version this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Columns added after version 2, with the value of records written before them.
 _ADDED = {"first_byte_seconds": "NULL", "usage_known": "1"}
@@ -155,7 +155,8 @@ class SQLiteRecordStore(SQLRecordStore):
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """Version 1 (``records`` only) → 2: add ``calls``, filled from the JSON;
-        2 → 3: add the columns of :data:`_ADDED`, filled from the JSON."""
+        2 → 3 → 4: add the columns each version added (3: ``first_byte_seconds``,
+        ``usage_known``; 4: ``request_id``, ``attempt``), filled from the JSON."""
         conn.execute("BEGIN IMMEDIATE")
         try:
             if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:

@@ -66,6 +66,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("stream", "INTEGER"),
     ("tool_calls", "INTEGER"),
     ("request_url", "TEXT"),
+    # schema version 4: gateway attempts
+    ("request_id", "TEXT"),
+    ("attempt", "INTEGER"),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
 
@@ -164,4 +167,6 @@ def row_of(record: CallRecord) -> tuple[Any, ...]:
         int(record.stream),
         count_tool_calls(record.response_body),
         record.request_url,
+        record.request_id,
+        record.attempt,
     )

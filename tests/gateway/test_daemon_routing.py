@@ -164,7 +164,7 @@ def test_fallback_alias_tries_the_next_target_and_records_both(sim: SimServer) -
         }
     )
     with serving(sim, cfg) as (d, server):
-        sim.inject("gpt-4o", 500)
+        sim.inject("gpt-4o", 500, times=3)  # the default 3 attempts of gpt-4o all fail
         r = httpx.post(
             server.url + "/v1/chat/completions", json={"model": "safe", "messages": _msg()}
         )
@@ -172,6 +172,7 @@ def test_fallback_alias_tries_the_next_target_and_records_both(sim: SimServer) -
     assert r.status_code == 200
     assert body["_routing"]["selected_model"] == "openai/gpt-4o-mini"
     assert body["_routing"]["fallback_from"] == "openai/gpt-4o"
-    failed, ok = d.records()
-    assert (failed.model, failed.status_code) == ("gpt-4o", 500)
-    assert (ok.model, ok.status_code, ok.call_id) == ("gpt-4o-mini", 200, body["_request_id"])
+    *failed, ok = sorted(d.records(), key=lambda x: x.attempt or 0)
+    assert [(f.model, f.status_code) for f in failed] == [("gpt-4o", 500)] * 3
+    assert (ok.model, ok.status_code, ok.request_id) == ("gpt-4o-mini", 200, body["_request_id"])
+    assert {f.request_id for f in failed} == {body["_request_id"]}

@@ -57,6 +57,8 @@ def test_openai_sdk_sync_call_carries_request_id_cost_and_routing(daemon: Daemon
         "selected_model": "openai/gpt-4o-mini",
         "router": None,
         "fallback_from": None,
+        "attempts": 1,
+        "not_answered_by": [],
     }
     assert rec.total_tokens == r.usage.total_tokens  # type: ignore[union-attr]
 

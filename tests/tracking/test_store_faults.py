@@ -338,3 +338,35 @@ def test_a_healthy_store_slower_than_its_callers_makes_them_wait_never_drops(
     again = SQLiteRecordStore(tmp_path / "r.sqlite")
     assert len(again) == 40
     again.close()
+
+
+def test_a_version_2_store_gains_the_attempt_columns(tmp_path: Path) -> None:
+    """Opening a store written before gateway attempts existed adds their columns
+    and keeps every record (NULL attempt for the old ones)."""
+    import sqlite3
+
+    path = tmp_path / "v2.sqlite"
+    store = SQLiteRecordStore(path)
+    store.append(_rec(0))
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE calls2 AS SELECT * FROM calls")
+    db.execute("DROP TABLE calls")
+    cols = [
+        r[1]
+        for r in db.execute("PRAGMA table_info(calls2)")
+        if r[1] not in ("request_id", "attempt")
+    ]
+    db.execute(f"CREATE TABLE calls AS SELECT {', '.join(cols)} FROM calls2")
+    db.execute("DROP TABLE calls2")
+    db.execute("PRAGMA user_version=2")
+    db.commit()
+    db.close()
+    store = SQLiteRecordStore(path)
+    store.append(_rec(1, request_id="req-1", attempt=2))
+    got = {r.call_id: r for r in store.all()}
+    assert len(got) == 2
+    assert store._rconn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    rows = dict(store._rconn.execute("SELECT request_id, attempt FROM calls").fetchall())
+    store.close()
+    assert rows == {None: None, "req-1": 2}
