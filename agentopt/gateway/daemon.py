@@ -408,7 +408,6 @@ class Daemon:
             "sessions": len(self.sessions),
             "in_flight": len(self.pipeline._open),
             "store": repr(self.store),
-            "store_health": _store_health(self.store),
             "backends": self.health_registry.snapshot(),
             "capture": None
             if self.capture_writer is None
@@ -439,21 +438,3 @@ class Daemon:
             self.store.close()
             if self.cache is not None:
                 self.cache.close()
-
-
-def _store_health(store: Any) -> Any:
-    health = getattr(store, "health", None)
-    if health is None:
-        return None
-    try:
-        h = health()
-    except Exception as exc:
-        return {"ok": False, "error": str(exc)}
-    as_dict = getattr(h, "as_dict", None)
-    if as_dict is not None:
-        return as_dict()
-    import dataclasses
-
-    if dataclasses.is_dataclass(h) and not isinstance(h, type):
-        return dataclasses.asdict(h)
-    return repr(h)

@@ -282,8 +282,28 @@ class DataPlane:
                     return
                 status = response.status_code
                 if status < 400:
-                    health.record(backend, True)
-                    break
+                    broken = await _broken_body(response)
+                    if broken is None:
+                        health.record(backend, True)
+                        break
+                    # a 200 whose body was cut or is not JSON: nothing reached the
+                    # caller yet, so it is a failed attempt like any other
+                    await response.aclose()
+                    d.take_record(call_id)
+                    health.record(backend, False, broken)
+                    decision = policy.decide(attempt=tries, connection_error=True)
+                    if decision.retry and (last or health.available(backend)):
+                        await asyncio.sleep(decision.delay)
+                        continue
+                    if not last:
+                        why_not.append({"target": target.choice, "reason": broken})
+                        fallback_from = fallback_from or target.choice
+                        next_target = True
+                        break
+                    await self._upstream_failed(
+                        send, httpx.RemoteProtocolError(broken), target, call_id, wire
+                    )
+                    return
                 retryable = policy.retryable_status(status)
                 if retryable:
                     health.record(backend, False, f"HTTP {status}")
@@ -550,3 +570,21 @@ async def _context_length(response: Any) -> bool:
         return False
     low = content.lower()
     return any(p in low for p in _CONTEXT_LENGTH)
+
+
+async def _broken_body(response: Any) -> str | None:
+    """For a non-streamed answer: read it now (the relay reuses it) and say why it
+    is unusable (cut short, not the JSON it claims to be), or None when it is fine."""
+    ctype = response.headers.get("content-type", "")
+    if "event-stream" in ctype:
+        return None
+    try:
+        content = await response.aread()
+    except httpx.HTTPError as exc:
+        return f"body cut short ({type(exc).__name__})"
+    if "json" in ctype:
+        try:
+            json.loads(content)
+        except ValueError:
+            return "body is not valid JSON"
+    return None

@@ -195,9 +195,9 @@ def test_filter_by_model_and_status(page: Any, dashboard: DashboardServer) -> No
 
 
 def test_call_detail_shows_request_response_and_routing(page: Any) -> None:
-    row = page.locator("#calls tbody tr").first
-    call_id = row.get_attribute("data-call-id")
-    row.click()
+    call_id = page.locator("#calls tbody tr").first.get_attribute("data-call-id")
+    # by id: the live table may re-render between reading a row and clicking it
+    page.locator(f'#calls tbody tr[data-call-id="{call_id}"]').first.click()
     page.wait_for_selector("#detail:not([hidden])")
     assert page.inner_text("#d-id") == call_id
     assert "messages" in page.inner_text("#d-request")
