@@ -273,7 +273,7 @@ class Daemon:
                     merged[k] = v
         else:
             merged = ids
-        if alias is None and pinned is None and not any(merged.values()) and (attempt or 1) == 1:
+        if alias is None and pinned is None and not any(merged.values()) and request_id is None:
             return None
         return CallSession(
             session_id=merged.get("session_id") or request_id or call_id,

@@ -72,7 +72,8 @@ def test_serve_records_survive_a_restart_and_errors_print_no_traceback(
     d = Daemon("--store", str(store), *_sim_args(sim))
     client = openai.OpenAI(base_url=d.url + "/v1", api_key="anything", max_retries=0)
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a"}])
-    # the upstream drops the connection half-way through the body
+    # the upstream drops the connection half-way through the body, on every attempt
+    # (the header forces the fault): 3 attempts, each recorded, then a 502
     broken = httpx.post(
         d.url + "/v1/chat/completions",
         json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "b"}]},
@@ -99,7 +100,7 @@ def test_serve_records_survive_a_restart_and_errors_print_no_traceback(
     assert "Traceback" not in err and "Traceback" not in out
     for key in PLANTED.values():
         assert key not in out + err
-    assert "3 records" in out
+    assert "5 records" in out
     d2 = Daemon("--store", str(store), *_sim_args(sim))
     httpx.post(
         d2.url + "/v1/messages",
@@ -111,17 +112,19 @@ def test_serve_records_survive_a_restart_and_errors_print_no_traceback(
     )
     count = httpx.get(d2.url + "/agentopt/v1/records/count").json()["count"]
     code2, out2, _ = d2.stop()
-    assert code2 == 0 and count == 4 and "4 records" in out2
+    assert code2 == 0 and count == 6 and "6 records" in out2
     s = SQLiteRecordStore(store)
     recs = s.all()
     s.close()
     assert [r.requested_model for r in recs] == [
-        "gpt-4o-mini",
-        "gpt-4o-mini",
+        *["gpt-4o-mini"] * 4,
         "gpt-4.1",
         "claude-haiku-4-5",
     ]
-    assert recs[1].error is not None  # the broken call is recorded as failed
+    # the broken call's three attempts are recorded as failed, linked to one request
+    assert all(r.error is not None for r in recs[1:4])
+    assert [r.attempt for r in recs[1:4]] == [1, 2, 3]
+    assert len({r.request_id for r in recs[1:4]}) == 1
     report = subprocess.run(
         [sys.executable, "-m", "agentopt.cli", "report", str(store)],
         capture_output=True,
