@@ -10,6 +10,8 @@
                             ``format=jsonl`` (whole records) or ``csv`` (the flat columns),
                             streamed in chunks: an export of a million records never sits
                             in memory
+``GET /v1/usage/reconcile`` reported tokens against a tokenizer count of the stored
+                            bodies, per model (:mod:`agentopt.tracking.reconcile`)
 ``GET /v1/routing/metrics`` per alias: calls, activation (requested ≠ selected) rate,
                             activations per target, rewards received, current estimates
 ``GET /metrics``            Prometheus text format (:mod:`agentopt.telemetry.prometheus`)
@@ -260,6 +262,21 @@ def usage_app(
             headers={"content-disposition": f'attachment; filename="{name}"'},
         )
 
+    async def reconcile(request: Request) -> Response:
+        import asyncio
+
+        from agentopt.tracking.reconcile import reconcile_usage
+
+        try:
+            filters = _filters(request)
+            group_by = request.query_params.get("group_by") or "model"
+            groups = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: reconcile_usage(store, group_by=group_by, **filters)
+            )
+        except (AgentOptError, ValueError) as exc:
+            return _json({"error": {"message": str(exc), "type": "invalid_request"}}, 400)
+        return _json({"groups": [g.as_dict() for g in groups]})
+
     def routing(request: Request) -> Any:
         return {"aliases": routing_metrics(aliases())}
 
@@ -275,6 +292,7 @@ def usage_app(
             Route("/v1/usage/stats", guarded(stats)),
             Route("/v1/usage/recent", guarded(recent)),
             Route("/v1/usage/export", guarded(export)),
+            Route("/v1/usage/reconcile", reconcile),
             Route("/v1/routing/metrics", guarded(routing)),
             Route("/metrics", guarded(prometheus)),
         ]

@@ -362,6 +362,14 @@ class LLMTracker:
 
     # -- routing feedback ------------------------------------------------------------------
 
+    def add_record_listener(self, fn: Callable[[CallRecord], None]) -> None:
+        """Call ``fn(record)`` for each call this tracker records, as it is recorded:
+        ``tracker.add_record_listener(PrometheusMetrics().observe)`` or
+        ``OTelExporter(endpoint=...).export`` (:mod:`agentopt.telemetry`). With
+        ``AGENTOPT_GATEWAY_URL`` the daemon records the SDK calls: configure its
+        ``telemetry`` instead (here only the calls recorded in this process are seen)."""
+        self._backend.recorder.add_listener(fn)
+
     def feedback(self, *, data_id: Id, score: float, combo_id: Id = None) -> Feedback:
         """Give ``score`` as the reward of ``data_id``'s calls to the router(s)
         that routed them (the tracker's router if none did). ``combo_id``

@@ -141,3 +141,20 @@ def test_capture_writes_each_exchange_without_keys(
     assert "k-123" not in text
     for value in PLANTED.values():
         assert value not in text
+
+
+def test_billing_reconciliation_beside_the_reported_usage(
+    served: tuple[Daemon, DaemonServer, Path],
+) -> None:
+    d, server, _ = served
+    got = _get(server, "/v1/usage/reconcile").json()["groups"]
+    by_model = {g["key"]["model"]: g for g in got}
+    recs = [r for r in d.store.all() if r.ok]
+    for model, g in by_model.items():
+        mine = [r for r in recs if (r.model or r.requested_model) == model]
+        assert g["compared"] == len(mine)
+        assert g["reported_input_tokens"] == sum(r.prompt_tokens for r in mine)
+        assert g["reported_output_tokens"] == sum(r.completion_tokens for r in mine)
+        assert g["estimated_input_tokens"] > 0 and g["estimated_output_tokens"] > 0
+        assert g["input_difference"] == g["reported_input_tokens"] - g["estimated_input_tokens"]
+    assert sum(g["not_comparable"] for g in got) == 1  # the failed call

@@ -229,3 +229,18 @@ def test_bad_resilience_config_names_the_key(tmp_path: Any) -> None:
     p.write_text("resilience:\n  retries: {max_attempts: 0}\n")
     with pytest.raises(ConfigError, match=r"resilience\.retries\.max_attempts"):
         load_config(p)
+
+
+@pytest.mark.parametrize("fault", ["drop", "malformed", "truncate", 529])
+def test_each_fault_before_the_first_byte_is_retried(sim: SimServer, fault: Any) -> None:
+    """A dropped connection, a 200 that is not JSON, a body cut short, an overload:
+    nothing reached the caller yet, so the next attempt answers."""
+    with serving(sim) as (d, server):
+        sim.inject("gpt-4o-mini", fault)
+        r = _post(server.url, "gpt-4o-mini")
+        body = r.json()
+        recs = sorted(d.records(), key=lambda x: x.attempt or 0)
+    assert r.status_code == 200 and body["_routing"]["attempts"] == 2
+    assert [x.attempt for x in recs] == [1, 2]
+    assert recs[0].error is not None or (recs[0].status_code or 0) >= 400
+    assert recs[1].ok

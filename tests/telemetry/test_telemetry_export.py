@@ -179,3 +179,35 @@ def test_failed_call_span_has_error_status(
     assert failed.attributes["error.type"] == "529"
     assert failed.attributes["gen_ai.provider.name"] == "anthropic"
     assert "agentopt.cost_usd" not in unpriced.attributes  # unpriced: absent, never 0
+
+
+def test_the_in_process_tracker_exports_one_span_per_call(
+    spans: tuple[OTelExporter, InMemorySpanExporter],
+) -> None:
+    import openai
+
+    from agentopt import LLMTracker, SimServer
+
+    exporter, memory = spans
+    metrics = PrometheusMetrics()
+    with SimServer("default", time_scale=0.0) as sim, LLMTracker(cache=False) as tracker:
+        tracker.add_record_listener(exporter.export)
+        tracker.add_record_listener(metrics.observe)
+        client = openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-sim", max_retries=0)
+        for q in ("2+2?", "3+3?"):
+            with tracker.track(data_id=q):
+                client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": q}]
+                )
+        records = tracker.get_records()
+    got = memory.get_finished_spans()
+    assert len(got) == 2 == len(records)
+    assert {s.attributes["agentopt.call_id"] for s in got} == {r.call_id for r in records}
+    assert all(s.attributes["gen_ai.request.model"] == "gpt-4o-mini" for s in got)
+    total = sum(
+        s.value
+        for f in text_string_to_metric_families(metrics.render().decode())
+        for s in f.samples
+        if s.name == "agentopt_requests_total"
+    )
+    assert total == 2
