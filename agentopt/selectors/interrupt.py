@@ -64,6 +64,10 @@ class StopSignal:
         return self.event.is_set()
 
 
+#: printed at the first Ctrl-C of a selection
+STOPPING_LINE = "agentopt: stopping after the evaluations running now (Ctrl-C again to drop them)"
+
+
 @contextlib.contextmanager
 def sigint_presses(stop: StopSignal) -> Iterator[None]:
     """While inside, SIGINT presses ``stop``. Only the main thread can own signals;
@@ -78,6 +82,8 @@ def sigint_presses(stop: StopSignal) -> Iterator[None]:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         stop.press()
+        if stop.presses == 1:  # say at once that the press was heard
+            print(STOPPING_LINE, file=sys.stderr, flush=True)
 
     signal.signal(signal.SIGINT, handler)
     try:

@@ -101,6 +101,21 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 120.0) -
         time.sleep(0.01)
 
 
+def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float = 120.0) -> str:
+    """stderr lines up to and including the one that starts with ``marker``."""
+    assert proc.stderr is not None
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            raise AssertionError(f"stderr ended before {marker!r}:\n{''.join(seen)}")
+        seen.append(line)
+        if line.startswith(marker):
+            return "".join(seen)
+    raise AssertionError(f"no {marker!r} within {timeout} s")
+
+
 def _stored(tmp_path: Path) -> int:
     import sqlite3
 
@@ -119,8 +134,12 @@ def test_ctrl_c_prints_one_line_keeps_what_finished_and_resumes(tmp_path: Path, 
     proc = _start(tmp_path, mode)
     _wait_for(tmp_path / "marker", proc)
     proc.send_signal(signal.SIGINT)
+    # "go" only once the handler has run (it says so at once): the stop is then
+    # requested before the 4th run can finish, however loaded the machine is
+    early = _read_until(proc, "agentopt: stopping after the evaluations running now")
     (tmp_path / "go").write_text("")
     out, err = proc.communicate(timeout=120)
+    err = early + err
     assert proc.returncode in (-signal.SIGINT, 130), (out, err)
     assert "done" not in out  # it did not run to the end
     store = tmp_path / "obs.sqlite"
