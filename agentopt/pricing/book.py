@@ -208,6 +208,19 @@ class PriceBook:
         if user_prices is not None:
             self.update(user_prices, unit=unit)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to a worker process) as its user prices and options: the lock and
+        the memoised litellm map stay behind and are rebuilt on first use."""
+        return {"_user": dict(self._user), "_use_litellm": self._use_litellm}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._user = state["_user"]
+        self._use_litellm = state["_use_litellm"]
+        self._map = None
+        self._map_lower = None
+        self._resolved = {}
+        self._lock = threading.Lock()
+
     # ----------------------------------------------------------------- sources
     def update(self, prices: Mapping[str, Any] | str | Path, *, unit: Unit = "per_million") -> None:
         """Add user prices (they win over litellm's map)."""

@@ -138,3 +138,13 @@ def test_non_utf8_price_file_names_the_file(tmp_path: Path) -> None:
     bad.write_bytes("caf\xe9-model: {input: 1, output: 2}\n".encode("latin-1"))
     with pytest.raises(PricingError, match=r"latin1\.yaml.*not UTF-8"):
         PriceBook(bad)
+
+
+def test_price_book_pickles_with_its_user_prices() -> None:
+    import pickle
+
+    book = PriceBook({"my-model": {"input": 1.0, "output": 2.0}})
+    book.cost("gpt-4o-mini", 10, 10)  # memoised state and the lock stay behind
+    copy = pickle.loads(pickle.dumps(book))
+    assert copy.cost_usd("my-model", 1_000_000, 1_000_000) == 3.0
+    assert copy.cost_usd("gpt-4o-mini", 10, 10) == book.cost_usd("gpt-4o-mini", 10, 10)

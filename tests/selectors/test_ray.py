@@ -287,3 +287,18 @@ def test_agent_the_workers_cannot_import_fails_each_evaluation_with_the_reason(
     error = info.value.first_error
     assert error.startswith("ray task failed")
     assert "No module named 'driver_only_agent'" in error and "runtime_env" in error
+
+
+def test_user_prices_travel_to_the_workers(cluster: str, sim: SimServer) -> None:
+    prices = {m: {"input": 1000.0, "output": 2000.0} for m in MODELS}  # $ per million
+    with LLMTracker(cache=False, cache_dir=None) as tracker:
+        sel = _select(
+            agent_for(sim.openai_base_url), "ray", tracker, dataset=DATA[:2], model_prices=prices
+        )
+        sel.select_best(progress=False)
+        for rec in tracker.records:
+            expected = (rec.prompt_tokens * 1000.0 + rec.completion_tokens * 2000.0) / 1e6
+            assert rec.cost_usd == pytest.approx(expected)
+        assert sum(o.cost_usd or 0 for o in _cells(sel).values()) == pytest.approx(
+            tracker.get_cost()
+        )
