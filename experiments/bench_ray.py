@@ -33,8 +33,6 @@ N_ARMS = 200
 N_DATA = 200
 LATENCY_S = 0.2
 
-_clients: dict[str, openai.OpenAI] = {}
-
 
 def world() -> dict[str, Any]:
     models = [
@@ -58,11 +56,8 @@ class Agent:
         self.model = combo["solver"]
 
     def run(self, question: str) -> str:
-        client = _clients.get(self.url)
-        if client is None:
-            client = _clients[self.url] = openai.OpenAI(
-                base_url=self.url, api_key="x", max_retries=0
-            )
+        # a client per run (a module-level cache would travel, pickled, to the workers)
+        client = openai.OpenAI(base_url=self.url, api_key="x", max_retries=0)
         r = client.chat.completions.create(
             model=self.model, messages=[{"role": "user", "content": question}]
         )
