@@ -90,9 +90,20 @@ def strip_events(events: Iterable[bytes]) -> Iterator[bytes]:
         yield tail
 
 
+#: How OpenAI writes the ``"usage": null`` of every chunk when usage is asked for:
+#: removed as bytes (a JSON string cannot hold an unescaped quote, so these bytes
+#: are always a key and its value, never text).
+_NULL_USAGE = (b',"usage":null', b'"usage":null,', b', "usage": null', b'"usage": null, ')
+
+
 def _strip_event(event: bytes) -> bytes:
     if b'"usage"' not in event:
         return event
+    for null in _NULL_USAGE:
+        if null in event:
+            event = event.replace(null, b"")
+            if b'"usage"' not in event:
+                return event
     lines = event.splitlines(keepends=True)
     data = [i for i, line in enumerate(lines) if line.startswith(b"data:")]
     if len(data) != 1:
