@@ -331,13 +331,14 @@
 
   // ---------------------------------------------------------------- wiring
   async function refresh(full) {
+    const tab = state.tab;  // a refresh started before a tab switch must not mark the new tab loaded
     try {
       await loadSummary();
-      if (state.tab === "calls") await (full ? loadCalls() : pollCalls());
-      else if (state.tab === "charts") await loadCharts();
-      else if (state.tab === "routing") await loadRouting();
-      else if (state.tab === "selection" && full) await loadSelection();
-      document.body.dataset.loaded = state.tab;
+      if (tab === "calls") await (full ? loadCalls() : pollCalls());
+      else if (tab === "charts") await loadCharts();
+      else if (tab === "routing") await loadRouting();
+      else if (tab === "selection" && full) await loadSelection();
+      if (state.tab === tab) document.body.dataset.loaded = tab;
     } catch (e) { showError(String(e.message || e)); }
   }
 
@@ -345,6 +346,7 @@
     document.querySelectorAll("#tabs button").forEach((x) => x.classList.toggle("active", x === b));
     document.querySelectorAll(".tab").forEach((t) => t.classList.toggle("active", t.id === "tab-" + b.dataset.tab));
     state.tab = b.dataset.tab;
+    delete document.body.dataset.loaded;
     refresh(true);
   }));
   $("#filters").addEventListener("change", () => refresh(true));
