@@ -6,7 +6,11 @@
   const PALETTE = ["#2f6fdb", "#e07b39", "#2e8b57", "#c43d3d", "#7b5bd6", "#1f9aa8", "#b7791f",
     "#d6569b", "#5b6b7a", "#8fb339", "#a0522d", "#4b0082"];
   const charts = {};
-  const state = { tab: "calls", newest: null, oldest: null, selection: null };
+  const state = { tab: "calls", newest: null, oldest: null, selection: null, seq: {} };
+  // Each view draws only its latest request's answer: an older answer that arrives late
+  // (filters changed meanwhile) is dropped.
+  const ticket = (view) => { state.seq[view] = (state.seq[view] || 0) + 1; return state.seq[view]; };
+  const stale = (view, t) => state.seq[view] !== t;
   const $ = (sel) => document.querySelector(sel);
 
   // ---------------------------------------------------------------- formatting
@@ -50,7 +54,9 @@
 
   // ---------------------------------------------------------------- KPIs
   async function loadSummary() {
+    const t = ticket("summary");
     const s = await get("/summary");
+    if (stale("summary", t)) return;
     $("#k-requests").textContent = fmtInt(s.requests);
     $("#k-cost").innerHTML = (s.cost_usd === null ? '<span class="unpriced">unpriced</span>' : esc(fmtUsd(s.cost_usd)))
       + (s.unpriced_requests && s.cost_usd !== null ? ` <small class="unpriced">+${fmtInt(s.unpriced_requests)} unpriced</small>` : "");
@@ -98,7 +104,9 @@
   }
 
   async function loadCalls() {
+    const t = ticket("calls");
     const { calls } = await get("/calls", { limit: 100 });
+    if (stale("calls", t)) return;
     const tbody = $("#calls tbody");
     tbody.innerHTML = "";
     calls.forEach((c) => tbody.appendChild(callRow(c)));
@@ -110,8 +118,9 @@
 
   async function pollCalls() {
     if (state.newest === null) return loadCalls();
+    const t = state.seq.calls;  // a full reload started meanwhile wins
     const { calls } = await get("/calls", { limit: 200, after: state.newest });
-    if (!calls.length) return;
+    if (!calls.length || stale("calls", t)) return;
     const tbody = $("#calls tbody");
     for (let i = calls.length - 1; i >= 0; i--) {
       const tr = callRow(calls[i]); tr.classList.add("new"); tbody.prepend(tr);
@@ -186,7 +195,9 @@
   }
 
   async function loadCharts() {
+    const t = ticket("charts");
     const [ts, lat, errs] = await Promise.all([get("/timeseries"), get("/latency"), get("/errors")]);
+    if (stale("charts", t)) return;
     document.querySelectorAll(".bucket").forEach((el) => { el.textContent = ts.bucket; });
     stackedBars("c-cost", ts, "cost_usd", "USD");
     stackedBars("c-requests", ts, "requests", "requests");
@@ -211,7 +222,9 @@
 
   // ---------------------------------------------------------------- routing
   async function loadRouting() {
+    const t = ticket("routing");
     const { aliases } = await get("/routing");
+    if (stale("routing", t)) return;
     const root = $("#routing");
     Object.keys(charts).filter((k) => k.startsWith("r-")).forEach((k) => { charts[k].destroy(); delete charts[k]; });
     if (!aliases.length) {
