@@ -137,7 +137,10 @@ def test_two_metric_sets_never_share_counters() -> None:
 
 
 @pytest.fixture()
-def spans() -> tuple[OTelExporter, InMemorySpanExporter]:
+def spans(monkeypatch: pytest.MonkeyPatch) -> tuple[OTelExporter, InMemorySpanExporter]:
+    # another test in this process may have switched the SDK off (the CrewAI example
+    # sets OTEL_SDK_DISABLED, which makes every TracerProvider a no-op)
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
