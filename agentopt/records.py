@@ -153,6 +153,11 @@ class CallRecord(BaseModel):
     cached: bool = False
     error: str | None = None
     stream: bool = False
+    #: an independent count of the call's input and output tokens (litellm's
+    #: tokenizer-based counter, run off the call's path, on the unredacted
+    #: bodies) for billing reconciliation; None when not counted
+    estimated_input_tokens: int | None = None
+    estimated_output_tokens: int | None = None
 
     @field_validator("data_id", "combo_id", "agent_id", mode="before")
     @classmethod

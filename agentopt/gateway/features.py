@@ -6,15 +6,10 @@
   and Prometheus metrics (``/metrics``): :mod:`agentopt.gateway.usage_api`;
 - OpenTelemetry export of one span per call (``telemetry.otlp_endpoint``);
 - wire capture of every exchange (``capture.enabled``), as the outermost layer;
-- active health probes of the providers (``resilience.health_checks``), run in
-  the server's event loop; the breakers they feed are consulted by the data plane.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +18,6 @@ if TYPE_CHECKING:
     from agentopt.gateway.service import DaemonApp
 
 __all__ = ["install"]
-
-log = logging.getLogger("agentopt.gateway")
 
 
 def install(app: DaemonApp) -> Any:
@@ -84,12 +77,3 @@ def install(app: DaemonApp) -> Any:
         daemon.capture_writer = writer
         daemon.on_close.append(writer.close)
     return outer
-
-
-async def run_probes(daemon: Daemon, stop: asyncio.Event) -> None:
-    """Probe every configured provider until ``stop`` is set (errors are logged, never fatal)."""
-    with contextlib.suppress(asyncio.CancelledError):
-        try:
-            await daemon.health_registry.run_probes(stop)
-        except Exception:
-            log.exception("agentopt gateway: health probes stopped")

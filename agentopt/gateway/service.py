@@ -188,11 +188,9 @@ class DaemonApp:
         """Active health checks run in the serving loop (when any is configured)."""
         if not self.daemon.config.resilience.health_checks:
             return
-        from agentopt.gateway.features import run_probes
-
         self._probe_stop = asyncio.Event()
         self._probe_task = asyncio.get_running_loop().create_task(
-            run_probes(self.daemon, self._probe_stop)
+            self.daemon.health_registry.run_probes(self._probe_stop)
         )
 
     async def _stop_probes(self) -> None:

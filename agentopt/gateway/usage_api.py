@@ -24,9 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -69,29 +67,13 @@ def _json(data: Any, status: int = 200) -> JSONResponse:
 
 
 class _Reader:
-    """Reads records newest-first or in order, filtered like usage_stats, from a
-    SQLite store's flat columns (keyset pagination), or from any other store in Python."""
+    """Reads records in order or newest first, filtered like usage_stats: from a
+    SQL store's flat columns (:meth:`~agentopt.tracking.sql_store.SQLRecordStore.read_calls`,
+    keyset pagination), or from any other store in Python."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        path = getattr(store, "path", None)
-        self.path = Path(path) if path is not None and hasattr(store, "usage_groups") else None
-
-    def _connect(self) -> sqlite3.Connection:
-        assert self.path is not None
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
-        conn.execute("PRAGMA busy_timeout=30000")
-        return conn
-
-    def _where(self, filters: dict[str, Any]) -> tuple[str, list[Any]]:
-        conds, _ = normalize(filters, None)
-        clauses = [f"calls.{col} {op} ?" for col, op, _ in conds]
-        return " AND ".join(clauses), [v for _, _, v in conds]
-
-    def _flush(self) -> None:
-        flush = getattr(self.store, "flush", None)
-        if flush is not None:
-            flush()
+        self.sql = hasattr(store, "read_calls")
 
     def _python(self, filters: dict[str, Any]) -> list[CallRecord]:
         from agentopt.tracking.usage import _matches
@@ -100,47 +82,30 @@ class _Reader:
         return [r for r in self.store.all() if _matches(r, conds)]
 
     def recent(self, filters: dict[str, Any], limit: int) -> list[dict[str, Any]]:
-        if self.path is None:
+        if not self.sql:
             return [r.model_dump(mode="json") for r in self._python(filters)[-limit:][::-1]]
-        self._flush()
-        where, args = self._where(filters)
-        sql = (
-            "SELECT records.json FROM records JOIN calls USING (seq)"
-            f" {'WHERE ' + where if where else ''} ORDER BY seq DESC LIMIT ?"
-        )
-        conn = self._connect()
-        try:
-            return [json.loads(t) for (t,) in conn.execute(sql, [*args, limit])]
-        finally:
-            conn.close()
+        conds, _ = normalize(filters, None)
+        rows = self.store.read_calls(conds, ["json"], newest_first=True, limit=limit)
+        return [json.loads(t) for (t,) in rows]
 
-    def rows(self, filters: dict[str, Any], columns: str) -> Iterator[tuple[Any, ...]]:
+    def rows(self, filters: dict[str, Any], columns: list[str]) -> Iterator[tuple[Any, ...]]:
         """Matching rows in order, ``_CHUNK`` at a time (keyset on seq)."""
-        self._flush()
-        where, args = self._where(filters)
-        last = -1
-        conn = self._connect()
-        try:
-            while True:
-                batch = conn.execute(
-                    f"SELECT seq, {columns} FROM records JOIN calls USING (seq)"
-                    f" WHERE seq > ? {'AND ' + where if where else ''} ORDER BY seq LIMIT ?",
-                    [last, *args, _CHUNK],
-                ).fetchall()
-                if not batch:
-                    return
-                for row in batch:
-                    yield row[1:]
-                last = batch[-1][0]
-        finally:
-            conn.close()
+        conds, _ = normalize(filters, None)
+        last = None
+        while True:
+            batch = self.store.read_calls(conds, ["seq", *columns], after=last, limit=_CHUNK)
+            for row in batch:
+                yield row[1:]
+            if len(batch) < _CHUNK:
+                return
+            last = batch[-1][0]
 
     def export_jsonl(self, filters: dict[str, Any]) -> Iterator[bytes]:
-        if self.path is None:
+        if not self.sql:
             for r in self._python(filters):
                 yield (r.model_dump_json() + "\n").encode()
             return
-        for (text,) in self.rows(filters, "records.json"):
+        for (text,) in self.rows(filters, ["json"]):
             yield (text + "\n").encode()
 
     def export_csv(self, filters: dict[str, Any]) -> Iterator[bytes]:
@@ -150,7 +115,7 @@ class _Reader:
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(names)
-        if self.path is None:
+        if not self.sql:
             from agentopt.tracking.store_columns import row_of
 
             for r in self._python(filters):
@@ -158,8 +123,7 @@ class _Reader:
                 yield _drain(buf)
             return
         yield _drain(buf)
-        cols = ", ".join(["records.call_id", *[f"calls.{c}" for c in names[1:]]])
-        for n, row in enumerate(self.rows(filters, cols), start=1):
+        for n, row in enumerate(self.rows(filters, names), start=1):
             writer.writerow(row)
             if n % 500 == 0:
                 yield _drain(buf)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,8 @@ from typing import Any
 from agentopt.resilience.breaker import BreakerState, CircuitBreaker
 
 __all__ = ["BackendHealth", "HealthRegistry", "Probe", "ProbeConfig"]
+
+log = logging.getLogger("agentopt.resilience")
 
 #: an async probe: (url) -> None when healthy, else the reason
 Probe = Callable[[str], Awaitable[str | None]]
@@ -169,7 +172,8 @@ class HealthRegistry:
         return error is None
 
     async def run_probes(self, stop: asyncio.Event, probe: Probe | None = None) -> None:
-        """Probe every configured backend at its interval until ``stop`` is set."""
+        """Probe every configured backend at its interval until ``stop`` is set
+        (a probe that raises is logged, never fatal)."""
         next_at: dict[str, float] = {}
         while not stop.is_set():
             now = time.monotonic()
@@ -182,8 +186,13 @@ class HealthRegistry:
             for b in due:
                 assert b.probe is not None
                 next_at[b.name] = now + b.probe.interval
-            if due:
-                await asyncio.gather(*(self.probe_once(b.name, probe) for b in due))
+            if due:  # a probe that raises is logged; the others go on
+                outcomes = await asyncio.gather(
+                    *(self.probe_once(b.name, probe) for b in due), return_exceptions=True
+                )
+                for b, outcome in zip(due, outcomes, strict=True):
+                    if isinstance(outcome, Exception):
+                        log.error("agentopt: health probe of %s failed: %r", b.name, outcome)
             wait = min((t - time.monotonic() for t in next_at.values()), default=1.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=max(0.01, min(wait, 1.0)))

@@ -52,6 +52,23 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             *(f"CREATE INDEX calls_{c} ON calls({c})" for c in _INDEXED),
         ),
     ),
+    (
+        2,  # integer day/hour buckets, microseconds for percentiles, token estimates
+        (
+            *(
+                f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {c} BIGINT"
+                for c in ("day", "hour", "fast_latency_us", "fast_ttft_us",
+                          "estimated_input_tokens", "estimated_output_tokens")
+            ),
+            "UPDATE calls SET day = floor(ts / 86400)::bigint, hour = floor(ts / 3600)::bigint,"
+            " fast_latency_us = CASE WHEN ok = 1 AND cached = 0"
+            " THEN (round(latency_seconds::numeric, 6) * 1000000)::bigint END,"
+            " fast_ttft_us = CASE WHEN ok = 1 AND cached = 0"
+            " THEN (round(ttft_seconds::numeric, 6) * 1000000)::bigint END"
+            " WHERE day IS NULL",
+            "CREATE INDEX IF NOT EXISTS calls_session_id ON calls(session_id)",
+        ),
+    ),
 )  # fmt: skip
 _LOCK_KEY = 0x61676E746F7074  # pg_advisory_xact_lock key of agentopt's migrations
 

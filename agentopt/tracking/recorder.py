@@ -204,6 +204,8 @@ class Recorder:
                 "cached": cached,
                 "error": error,
                 "stream": ex.stream,
+                "estimated_input_tokens": None,
+                "estimated_output_tokens": None,
             }
         )
         self.store.append(rec)

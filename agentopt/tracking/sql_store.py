@@ -37,6 +37,9 @@ __all__ = ["SQLRecordStore"]
 
 IdLike = str | int | None
 
+_CALL_COLUMNS = frozenset(("seq", *COLUMN_NAMES)) - {"call_id"}  # call_id: in records
+_OPERATORS = frozenset(("=", "<", "<=", ">", ">=", "!="))
+
 
 class SQLRecordStore:
     """The shared half of the SQL record stores; see the module docstring."""
@@ -273,6 +276,57 @@ class SQLRecordStore:
         if extra:
             frame = pd.concat([frame, pd.DataFrame(extra, columns=fields)], ignore_index=True)
         return frame
+
+    def calls_where(
+        self, conds: Sequence[tuple[str, str, Any]], extra: Sequence[tuple[str, str, Any]] = ()
+    ) -> tuple[str, list[Any]]:
+        """``WHERE calls.col op ? AND …`` (empty when there is no condition) for
+        :func:`agentopt.tracking.usage.normalize`'s conditions, plus ``extra``
+        ones; every column must be one of the flat columns or ``seq``."""
+        clauses, args = [], []
+        for col, op, value in (*conds, *extra):
+            if col not in _CALL_COLUMNS or op not in _OPERATORS:
+                raise StoreError(f"record store {self.where}: cannot filter on {col} {op}")
+            clauses.append(f"calls.{col} {op} {self._ph}")
+            args.append(value)
+        return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+    def read_calls(
+        self,
+        conds: Sequence[tuple[str, str, Any]],
+        columns: Sequence[str],
+        *,
+        newest_first: bool = False,
+        after: int | None = None,
+        before: int | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """Rows of the matching calls (``conds`` as from
+        :func:`~agentopt.tracking.usage.normalize`), oldest first or newest first,
+        with ``columns`` among the flat columns, ``seq``, ``call_id`` and ``json``
+        (the whole record); ``after``/``before`` page by ``seq`` (keyset), and
+        ``limit`` bounds the rows. Buffered records are written first."""
+        names = []
+        for c in columns:
+            if c == "json":
+                names.append("records.json")
+            elif c == "call_id":
+                names.append("records.call_id")
+            elif c in _CALL_COLUMNS:
+                names.append(f"calls.{c}")
+            else:
+                raise StoreError(f"record store {self.where}: no column {c!r}")
+        extra = [("seq", ">", after)] if after is not None else []
+        if before is not None:
+            extra.append(("seq", "<", before))
+        where, args = self.calls_where(conds, extra)
+        sql = (
+            f"SELECT {', '.join(names)} FROM calls JOIN records ON records.seq = calls.seq"
+            f" {where} ORDER BY calls.seq {'DESC' if newest_first else 'ASC'}"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self.sql(sql, args)
 
     def usage_groups(
         self,

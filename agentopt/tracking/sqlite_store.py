@@ -14,24 +14,38 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentopt.exceptions import StoreError
 from agentopt.records import CallRecord
 from agentopt.tracking.sql_store import SQLRecordStore
 from agentopt.tracking.sqlite_db import connect_sqlite, is_disk_full
-from agentopt.tracking.store_columns import COLUMNS, row_of
+from agentopt.tracking.store_columns import COLUMNS, day_hour, microseconds, row_of
 from agentopt.tracking.usage_sql import SQLITE
+
+if TYPE_CHECKING:
+    from agentopt.tracking.usage import UsageGroup
 
 __all__ = ["SCHEMA_VERSION", "SQLiteRecordStore"]
 
 #: The schema version this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
-#: Columns added after version 2, with the value of records written before them.
+#: Columns added after version 2, with the value of records written before them
+#: (SQL over the JSON; those derived from other columns are in _DERIVED).
 _ADDED = {"first_byte_seconds": "NULL", "usage_known": "1"}
+_DERIVED = {
+    "day": "agentopt_day(ts)",
+    "hour": "agentopt_hour(ts)",
+    "fast_latency_us": "CASE WHEN ok = 1 AND cached = 0 THEN agentopt_us(latency_seconds) END",
+    "fast_ttft_us": "CASE WHEN ok = 1 AND cached = 0 THEN agentopt_us(ttft_seconds) END",
+}
+#: Readers usage statistics spread their scan over (threads; WAL lets them read at once).
+_STAT_READERS = 2
+#: Rows (by seq) one statistics query reads: its GROUP BY sorts this many at most.
+_STAT_CHUNK = 65536
 
 _RECORDS = """
 CREATE TABLE IF NOT EXISTS records (
@@ -55,7 +69,16 @@ _CALLS = (
     # What usage statistics filter and group by: time first, then the keys.
     + "".join(
         f"CREATE INDEX IF NOT EXISTS calls_{c} ON calls({c});\n"
-        for c in ("ts", "model_label", "provider", "alias", "data_id", "combo_id", "agent_id")
+        for c in (
+            "ts",
+            "model_label",
+            "provider",
+            "alias",
+            "data_id",
+            "combo_id",
+            "agent_id",
+            "session_id",
+        )
     )
 )
 
@@ -122,6 +145,9 @@ class SQLiteRecordStore(SQLRecordStore):
         self._rlock = threading.RLock()  # the read connection
         self._wconn = self._open()
         self._rconn = self._open_reader()
+        # more readers, for statistics, opened when first used
+        self._stat_conns: list[tuple[sqlite3.Connection, threading.Lock]] = []
+        self._stat_lock = threading.Lock()
         self._start(
             batch_size=batch_size,
             flush_interval=flush_interval,
@@ -155,18 +181,24 @@ class SQLiteRecordStore(SQLRecordStore):
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """Version 1 (``records`` only) → 2: add ``calls``, filled from the JSON;
-        2 → 3 → 4: add the columns each version added (3: ``first_byte_seconds``,
-        ``usage_known``; 4: ``request_id``, ``attempt``), filled from the JSON."""
+        2 → 3 → 4 → 5: add the columns each version added (3: ``first_byte_seconds``,
+        ``usage_known``; 4: ``request_id``, ``attempt``; 5: ``day``, ``hour``,
+        ``fast_latency_us``, ``fast_ttft_us`` derived from the other columns, and
+        the token estimates), filled from the JSON."""
         conn.execute("BEGIN IMMEDIATE")
         try:
             if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 for statement in filter(None, (x.strip() for x in _CALLS.split(";\n"))):
                     conn.execute(statement)
                 have = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
+                _derive_functions(conn)
                 for name, kind in _CALL_COLUMNS:
                     if name in have:
                         continue
                     conn.execute(f"ALTER TABLE calls ADD COLUMN {name} {kind}")
+                    if name in _DERIVED:
+                        conn.execute(f"UPDATE calls SET {name} = {_DERIVED[name]}")
+                        continue
                     conn.execute(
                         f"UPDATE calls SET {name} = (SELECT COALESCE("
                         f"json_extract(records.json, '$.{name}'), {_ADDED.get(name, 'NULL')})"
@@ -207,6 +239,8 @@ class SQLiteRecordStore(SQLRecordStore):
             self._rlock = threading.RLock()
             self._wconn = self._open()
             self._rconn = self._open_reader()
+            self._stat_conns = []
+            self._stat_lock = threading.Lock()
 
     def _write_batch(self, batch: list[CallRecord]) -> None:
         """One transaction for the batch (called by the writer, under its lock)."""
@@ -236,6 +270,55 @@ class SQLiteRecordStore(SQLRecordStore):
                 return self._rconn.execute(sql, tuple(args)).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot read records from {str(self.path)!r}: {exc}") from exc
+
+    def usage_groups(
+        self,
+        conds: list[tuple[str, str, Any]],
+        keys: tuple[str, ...],
+        *,
+        percentiles: bool = True,
+    ) -> list[UsageGroup]:
+        """Usage statistics computed by SQLite over ranges of ``seq``, spread over
+        two reader connections (see :mod:`agentopt.tracking.usage_sql`); while
+        records wait unwritten, computed over all records in Python."""
+        from agentopt.tracking.usage import stats_of_records
+        from agentopt.tracking.usage_sql import usage_groups_chunked
+
+        if self._sync():
+            return stats_of_records(self.iter_records(), conds, keys)
+        span = [c for c in conds if c[0] == "ts"]
+        where = " AND ".join(f"{col} {op} ?" for col, op, _ in span) or "1=1"
+        ((lo, hi),) = self._read(
+            f"SELECT min(seq), max(seq) FROM calls WHERE {where}", [v for _, _, v in span]
+        )
+        bounds = (0, 0) if lo is None else (int(lo) - 1, int(hi))
+        return usage_groups_chunked(
+            self._stat_runs(), bounds, conds, keys, percentiles=percentiles, chunk=_STAT_CHUNK
+        )
+
+    def _stat_runs(self) -> list[Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]]:
+        """One query function per statistics reader (each its own connection)."""
+        with self._stat_lock:
+            try:
+                while len(self._stat_conns) < _STAT_READERS:
+                    self._stat_conns.append((self._open_reader(), threading.Lock()))
+            except StoreError:
+                if not self._stat_conns:
+                    raise
+            readers = list(self._stat_conns)
+        return [self._runner(conn, lock) for conn, lock in readers]
+
+    def _runner(
+        self, conn: sqlite3.Connection, lock: threading.Lock
+    ) -> Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]:
+        def run(sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+            with lock:
+                try:
+                    return conn.execute(sql, tuple(args)).fetchall()
+                except sqlite3.Error as exc:
+                    raise StoreError(f"cannot read records from {str(self.path)!r}: {exc}") from exc
+
+        return run
 
     def _json_field(self, name: str) -> str:
         return f"json_extract(records.json, '$.{name}')"
@@ -270,6 +353,10 @@ class SQLiteRecordStore(SQLRecordStore):
     def _close_connections(self) -> None:
         self._wconn.close()
         self._rconn.close()
+        with self._stat_lock:
+            for conn, _ in self._stat_conns:
+                conn.close()
+            self._stat_conns = []
 
     def _rescue_dirs(self) -> list[Path]:
         return [self.path.parent, *super()._rescue_dirs()]
@@ -279,3 +366,11 @@ class SQLiteRecordStore(SQLRecordStore):
 
     def __repr__(self) -> str:
         return f"SQLiteRecordStore({str(self.path)!r})"
+
+
+def _derive_functions(conn: sqlite3.Connection) -> None:
+    """The Python functions the migration to version 5 fills derived columns
+    with (the very ones new rows get theirs from)."""
+    conn.create_function("agentopt_day", 1, lambda ts: day_hour(ts)[0], deterministic=True)
+    conn.create_function("agentopt_hour", 1, lambda ts: day_hour(ts)[1], deterministic=True)
+    conn.create_function("agentopt_us", 1, microseconds, deterministic=True)

@@ -13,13 +13,21 @@ usage statistics are computed by the database without reading any JSON.
   else ``"no_response"`` for a failed call that got no HTTP answer (connection
   error, timeout), else ``"2xx"``;
 - ``tool_calls``: tool calls in the response (OpenAI chat and Responses,
-  Anthropic, Gemini); 0 when the body was redacted.
+  Anthropic, Gemini); 0 when the body was redacted;
+- ``day`` / ``hour``: the UTC day / hour of ``ts``, counted from the epoch
+  (what statistics group by: an integer, never a date formatted per row);
+- ``fast_latency_us`` / ``fast_ttft_us``: the latency / TTFT in whole
+  microseconds of a successful call that reached the provider (not a cache
+  hit), else NULL: the values latency percentiles rank;
+- ``estimated_input_tokens`` / ``estimated_output_tokens``: the independent
+  tokenizer count of the call (:mod:`agentopt.tracking.token_estimate`), NULL
+  when it could not be counted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from agentopt.records import CallRecord
@@ -28,6 +36,10 @@ __all__ = [
     "COLUMNS",
     "FILTER_FIELDS",
     "count_tool_calls",
+    "day_hour",
+    "day_label",
+    "hour_label",
+    "microseconds",
     "model_label",
     "row_of",
     "seconds",
@@ -69,6 +81,14 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     # schema version 4: gateway attempts
     ("request_id", "TEXT"),
     ("attempt", "INTEGER"),
+    # schema version 5: what usage statistics group and rank by, as integers;
+    # the independent (tokenizer) count of the call's tokens
+    ("day", "INTEGER"),
+    ("hour", "INTEGER"),
+    ("fast_latency_us", "INTEGER"),
+    ("fast_ttft_us", "INTEGER"),
+    ("estimated_input_tokens", "INTEGER"),
+    ("estimated_output_tokens", "INTEGER"),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
 
@@ -128,6 +148,33 @@ def count_tool_calls(body: Any) -> int:
     return n
 
 
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+
+
+def day_hour(ts: float) -> tuple[int, int]:
+    """The UTC (day, hour) since the epoch of ``ts`` seconds, as the reference
+    statistics see it (``datetime.fromtimestamp``, which rounds to the microsecond)."""
+    when = datetime.fromtimestamp(ts, UTC)
+    day = when.toordinal() - _EPOCH_DAY
+    return day, day * 24 + when.hour
+
+
+def day_label(day: int) -> str:
+    """``"YYYY-MM-DD"`` of a :func:`day_hour` day."""
+    return date.fromordinal(day + _EPOCH_DAY).isoformat()
+
+
+def hour_label(hour: int) -> str:
+    """``"YYYY-MM-DDTHH:00"`` of a :func:`day_hour` hour."""
+    return f"{day_label(hour // 24)}T{hour % 24:02d}:00"
+
+
+def microseconds(value: float | None) -> int | None:
+    """A duration in whole microseconds, the integer whose millionth is
+    :func:`seconds` ``(value)`` exactly."""
+    return None if value is None else round(seconds(value) * 1_000_000)
+
+
 def seconds(value: float) -> float:
     """A duration to the microsecond: how latency percentiles are reported (so
     a percentile is the same number from SQL text and from Python floats)."""
@@ -137,9 +184,12 @@ def seconds(value: float) -> float:
 def row_of(record: CallRecord) -> tuple[Any, ...]:
     """The flat columns of ``record``, in :data:`COLUMNS` order."""
     ok = record.ok
+    ts = timestamp_seconds(record.timestamp)
+    day, hour = day_hour(ts)
+    fast = ok and not record.cached
     return (
         record.call_id,
-        timestamp_seconds(record.timestamp),
+        ts,
         record.timestamp,
         record.session_id,
         record.data_id,
@@ -169,4 +219,10 @@ def row_of(record: CallRecord) -> tuple[Any, ...]:
         record.request_url,
         record.request_id,
         record.attempt,
+        day,
+        hour,
+        microseconds(record.latency_seconds) if fast else None,
+        microseconds(record.ttft_seconds) if fast else None,
+        record.estimated_input_tokens,
+        record.estimated_output_tokens,
     )

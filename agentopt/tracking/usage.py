@@ -19,7 +19,12 @@ Definitions (what each figure counts):
   with at least p % of the values at or below it; to the microsecond) and
   ``output_tokens_per_second`` (output tokens / seconds) over successful calls
   that reached the provider (cache hits replay an old latency: left out);
-- ``tool_calls``: tool calls in the responses (0 for redacted bodies).
+- ``tool_calls``: tool calls in the responses (0 for redacted bodies);
+- billing reconciliation: ``estimated_requests`` calls carry an independent
+  tokenizer count of their tokens (:mod:`agentopt.tracking.token_estimate`);
+  over those calls, ``estimated_input_tokens`` / ``estimated_output_tokens``
+  sum the counts and ``input_tokens_difference`` / ``output_tokens_difference``
+  sum reported − estimated (the provider's figure against ours).
 
 Filters: ``provider``, ``model`` (the model that answered, else the one
 requested), ``alias``, ``combo_id``, ``data_id``, ``agent_id``, ``session_id``,
@@ -109,6 +114,11 @@ class UsageGroup:
     ttft_seconds: dict[str, float | None] = field(default_factory=dict)
     output_tokens_per_second: float | None = None
     tool_calls: int = 0
+    estimated_requests: int = 0
+    estimated_input_tokens: int = 0
+    estimated_output_tokens: int = 0
+    input_tokens_difference: int = 0
+    output_tokens_difference: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -303,6 +313,8 @@ def stats_of_records(
         priced = [r.cost_usd for r in rs if r.cost_usd is not None]
         errors = sum(not r.ok for r in rs)
         secs = sum(r.latency_seconds for r in fast)
+        est = [r for r in rs if r.estimated_input_tokens is not None]
+        est_out = [r for r in rs if r.estimated_output_tokens is not None]
         out.append(
             UsageGroup(
                 key=dict(zip(keys, kv, strict=True)),
@@ -325,6 +337,15 @@ def stats_of_records(
                     sum(r.completion_tokens for r in fast) / secs if secs > 0 else None
                 ),
                 tool_calls=_tool_calls(rs),
+                estimated_requests=len(est),
+                estimated_input_tokens=sum(r.estimated_input_tokens or 0 for r in est),
+                estimated_output_tokens=sum(r.estimated_output_tokens or 0 for r in est_out),
+                input_tokens_difference=sum(
+                    r.prompt_tokens - (r.estimated_input_tokens or 0) for r in est
+                ),
+                output_tokens_difference=sum(
+                    r.completion_tokens - (r.estimated_output_tokens or 0) for r in est_out
+                ),
             )
         )
     return out

@@ -172,3 +172,59 @@ def test_as_dict_and_dataframe_carry_every_figure() -> None:
     frame = stats.to_dataframe()
     assert list(frame["model"]) == ["a", "b", "c"]
     assert {"latency_seconds_p50", "status_2xx", "unpriced_requests"} <= set(frame.columns)
+
+
+def _many(n: int) -> list[CallRecord]:
+    """Records with every kind of value the statistics tell apart, in a fixed pattern."""
+    out = []
+    for i in range(n):
+        code = (200, 200, 200, 429, 500, None)[i % 6]
+        failed = code is None and i % 12 == 5
+        out.append(
+            _r(
+                i,
+                model=("a", "b", None)[i % 3],
+                requested_model="c",
+                provider=("openai", "anthropic")[i % 2],
+                combo_id=f"k{i % 4}",
+                status_code=None if failed else code,
+                error="boom" if failed or (code or 0) >= 400 else None,
+                prompt_tokens=i % 97,
+                completion_tokens=i % 31,
+                cost_usd=None if i % 7 == 0 else i / 1000,
+                latency_seconds=((i * 7919) % 1000) / 997 + 0.0000004,
+                ttft_seconds=None if i % 5 == 0 else ((i * 31) % 100) / 101,
+                cached=i % 11 == 0,
+                estimated_input_tokens=None if i % 9 == 0 else i % 89,
+                estimated_output_tokens=None if i % 9 == 0 else i % 29,
+                timestamp=f"2026-12-{1 + i % 3:02d}T{i % 24:02d}:59:59.9999996+00:00",
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize("group_by", [None, "model", "model,day", "provider,status", "hour"])
+def test_sqlite_in_chunks_over_two_readers_equals_the_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, group_by: str | None
+) -> None:
+    """SQLite's statistics read ranges of rows on two connections and add them
+    up: the same figures as the reference, whatever the chunking."""
+    import agentopt.tracking.sqlite_store as sqlite_store
+    from agentopt.tracking.usage import normalize, stats_of_records
+
+    records = _many(400)
+    monkeypatch.setattr(sqlite_store, "_STAT_CHUNK", 37)
+    store = SQLiteRecordStore(tmp_path / "r.sqlite")
+    for r in records:
+        store.append(r)
+    for filters in ({}, {"status": "ok"}, {"start_date": "2026-12-02"}, {"combo_id": "k1"}):
+        conds, keys = normalize(filters, group_by)
+        want = [g.as_dict() for g in stats_of_records(records, conds, keys)]
+        got = usage_stats(store, group_by=group_by, **filters).as_dict()["groups"]
+        assert [g["key"] for g in got] == [g["key"] for g in want]
+        for g, w in zip(got, want, strict=True):
+            for name in ("cost_usd", "cached_latency_seconds", "output_tokens_per_second"):
+                assert g.pop(name) == pytest.approx(w.pop(name))
+            assert g == w
+    assert len(store._stat_conns) == 2
+    store.close()

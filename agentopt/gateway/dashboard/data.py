@@ -15,11 +15,8 @@ Filters are the same for every view (:class:`Filters`).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,46 +116,21 @@ class DashboardData:
                 f"the dashboard needs a SQLite record store (a file), got {self.store!r}"
             )
         self.path = Path(store_path)
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
 
     # ------------------------------------------------------------------ plumbing
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        """A read-only connection of our own (the store's writer keeps writing)."""
-        flush = getattr(self.store, "flush", None)
-        if flush is not None:
-            with contextlib.suppress(StoreError):  # a failing store still shows what it has
-                flush()
-        with self._lock:
-            if self._conn is None:
-                try:
-                    self._conn = sqlite3.connect(
-                        f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, timeout=30
-                    )
-                    self._conn.execute("PRAGMA busy_timeout=30000")
-                except sqlite3.Error as exc:
-                    raise StoreError(f"cannot open {str(self.path)!r}: {exc}") from exc
-            try:
-                yield self._conn
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot read record store {str(self.path)!r}: {exc}") from exc
+    def _sql(self, sql: str, args: list[Any] | tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """A read of the store (its buffer written first; a failing store still
+        shows what it has)."""
+        return list(self.store.sql(sql, args))
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
         if self._owned:
             self.store.close()
 
-    def _where(self, f: Filters, extra: str = "") -> tuple[str, list[Any]]:
+    def _where(self, f: Filters, *extra: tuple[str, str, Any]) -> tuple[str, list[Any]]:
         conds, _ = normalize(f.usage_kwargs(), None)
-        clauses = [f"calls.{col} {op} ?" for col, op, _ in conds]
-        args = [v for _, _, v in conds]
-        if extra:
-            clauses.append(extra)
-        return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
+        where, args = self.store.calls_where(conds, extra)
+        return where, list(args)
 
     def _stats(self, f: Filters, group_by: str | None = None) -> Any:
         return usage_stats(self.store, group_by=group_by, **f.usage_kwargs())
@@ -167,18 +139,17 @@ class DashboardData:
     def options(self) -> dict[str, list[str]]:
         """Distinct values for the filter drop-downs (at most 500 each)."""
         out: dict[str, list[str]] = {}
-        with self._db() as conn:
-            for key, col in (
-                ("model", "model_label"),
-                ("provider", "provider"),
-                ("agent_id", "agent_id"),
-                ("combo_id", "combo_id"),
-                ("alias", "alias"),
-            ):
-                rows = conn.execute(
-                    f"SELECT DISTINCT {col} FROM calls WHERE {col} IS NOT NULL ORDER BY 1 LIMIT 500"
-                ).fetchall()
-                out[key] = [str(r[0]) for r in rows]
+        for key, col in (
+            ("model", "model_label"),
+            ("provider", "provider"),
+            ("agent_id", "agent_id"),
+            ("combo_id", "combo_id"),
+            ("alias", "alias"),
+        ):
+            rows = self._sql(
+                f"SELECT DISTINCT {col} FROM calls WHERE {col} IS NOT NULL ORDER BY 1 LIMIT 500"
+            )
+            out[key] = [str(r[0]) for r in rows]
         return out
 
     def calls(
@@ -186,21 +157,15 @@ class DashboardData:
     ) -> list[dict[str, Any]]:
         """The most recent calls (newest first); ``before``/``after`` page by ``seq``."""
         limit = max(1, min(int(limit), _MAX_LIMIT))
-        extra, extra_args = [], []
-        if before is not None:
-            extra.append("calls.seq < ?")
-            extra_args.append(int(before))
-        if after is not None:
-            extra.append("calls.seq > ?")
-            extra_args.append(int(after))
-        where, args = self._where(f, " AND ".join(extra))
-        cols = ", ".join(f"calls.{c}" for c in _LIST_COLUMNS)
-        sql = (
-            f"SELECT calls.seq, records.call_id, {cols} FROM calls"
-            f" JOIN records ON records.seq = calls.seq {where} ORDER BY calls.seq DESC LIMIT ?"
+        conds, _ = normalize(f.usage_kwargs(), None)
+        rows = self.store.read_calls(
+            conds,
+            ("seq", "call_id", *_LIST_COLUMNS),
+            newest_first=True,
+            before=None if before is None else int(before),
+            after=None if after is None else int(after),
+            limit=limit,
         )
-        with self._db() as conn:
-            rows = conn.execute(sql, [*args, *extra_args, limit]).fetchall()
         out = []
         for row in rows:
             d = dict(zip(("seq", "call_id", *_LIST_COLUMNS), row, strict=True))
@@ -212,12 +177,10 @@ class DashboardData:
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         """One call's whole record (request and response as stored: redacted stays redacted)."""
-        with self._db() as conn:
-            row = conn.execute(
-                "SELECT seq, json FROM records WHERE call_id = ?", (call_id,)
-            ).fetchone()
-        if row is None:
+        rows = self._sql("SELECT seq, json FROM records WHERE call_id = ?", (call_id,))
+        if not rows:
             return None
+        row = rows[0]
         try:
             record = json.loads(row[1])
         except ValueError as exc:
@@ -238,8 +201,7 @@ class DashboardData:
     def bucket_for(self, f: Filters) -> str:
         """A time bucket that gives a readable number of points."""
         where, args = self._where(f)
-        with self._db() as conn:
-            lo, hi = conn.execute(f"SELECT min(ts), max(ts) FROM calls {where}", args).fetchone()
+        ((lo, hi),) = self._sql(f"SELECT min(ts), max(ts) FROM calls {where}", args)
         if lo is None or hi is None:
             return "minute"
         span = hi - lo
@@ -258,8 +220,7 @@ class DashboardData:
             " sum(1 - ok), sum(cached) FROM calls"
             f" {where} GROUP BY b, model_label ORDER BY b"
         )
-        with self._db() as conn:
-            rows = conn.execute(sql, args).fetchall()
+        rows = self._sql(sql, args)
         keys = sorted({r[0] for r in rows})
         index = {b: i for i, b in enumerate(keys)}
         series: dict[str, dict[str, list[float]]] = {}
@@ -310,34 +271,34 @@ class DashboardData:
         width = _width(bucket)
         key = "coalesce(alias, requested_model)"
         routed = "(alias IS NOT NULL OR requested_model != model_label)"
-        where, args = self._where(f, f"{key} IS NOT NULL")
-        with self._db() as conn:
-            aliases = [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT {key} AS a FROM calls {where} GROUP BY a"
-                    f" HAVING sum(CASE WHEN {routed} THEN 1 ELSE 0 END) > 0 ORDER BY a",
-                    args,
-                )
-            ]
-            out = []
-            for a in aliases:
-                w, wargs = self._where(f, f"{key} = ?")
-                targets = conn.execute(
-                    "SELECT model_label, count(*), sum(cost_usd),"
-                    " sum(prompt_tokens + completion_tokens),"
-                    " sum(CASE WHEN cost_usd IS NULL THEN 0"
-                    " ELSE prompt_tokens + completion_tokens END),"
-                    " sum(1 - ok), sum(CASE WHEN cost_usd IS NULL THEN 0 ELSE 1 END)"
-                    f" FROM calls {w} GROUP BY model_label ORDER BY model_label",
-                    [*wargs, a],
-                ).fetchall()
-                over_time = conn.execute(
-                    f"SELECT CAST(ts / {width} AS INTEGER) AS b, model_label, count(*)"
-                    f" FROM calls {w} GROUP BY b, model_label ORDER BY b",
-                    [*wargs, a],
-                ).fetchall()
-                out.append(_routing_view(str(a), targets, over_time, width, bucket))
+        where, args = self._where(f)
+        also = "AND" if where else "WHERE"
+        aliases = [
+            r[0]
+            for r in self._sql(
+                f"SELECT {key} AS a FROM calls {where} {also} {key} IS NOT NULL GROUP BY a"
+                f" HAVING sum(CASE WHEN {routed} THEN 1 ELSE 0 END) > 0 ORDER BY a",
+                args,
+            )
+        ]
+        out = []
+        one = f"{where} {also} {key} = ?"
+        for a in aliases:
+            targets = self._sql(
+                "SELECT model_label, count(*), sum(cost_usd),"
+                " sum(prompt_tokens + completion_tokens),"
+                " sum(CASE WHEN cost_usd IS NULL THEN 0"
+                " ELSE prompt_tokens + completion_tokens END),"
+                " sum(1 - ok), sum(CASE WHEN cost_usd IS NULL THEN 0 ELSE 1 END)"
+                f" FROM calls {one} GROUP BY model_label ORDER BY model_label",
+                [*args, a],
+            )
+            over_time = self._sql(
+                f"SELECT CAST(ts / {width} AS INTEGER) AS b, model_label, count(*)"
+                f" FROM calls {one} GROUP BY b, model_label ORDER BY b",
+                [*args, a],
+            )
+            out.append(_routing_view(str(a), targets, over_time, width, bucket))
         return out
 
 
