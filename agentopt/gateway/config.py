@@ -128,6 +128,9 @@ class TelemetryConfig(_Strict):
     metrics: bool = True
     #: export one OpenTelemetry span per call to this OTLP/HTTP endpoint (the ``otel`` extra)
     otlp_endpoint: str | None = None
+    #: keep an independent count of each call's tokens (litellm's tokenizer, in a
+    #: background thread, before redaction) beside the provider's usage
+    estimate_tokens: bool = True
 
 
 class DashboardConfig(_Strict):

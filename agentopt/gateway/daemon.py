@@ -43,6 +43,7 @@ from agentopt.tracking.translate import Translator
 
 if TYPE_CHECKING:
     from agentopt.tracking.cache import ResponseCache
+    from agentopt.tracking.token_estimate import TokenEstimator
 
 __all__ = ["Daemon", "PinnedRoutes"]
 
@@ -90,7 +91,15 @@ class Daemon:
         self.keys = KeyRing(config, environ=environ, daemon_key=self.api_key)
         self.registry = self._registry(openai_base_url, anthropic_base_url)
         self.store = get_store(store, retention_days=config.retention_days)
-        self.recorder = Recorder(self.store, redact=config.redact, price_book=price_book)
+        self.estimator: TokenEstimator | None = None
+        if config.telemetry.estimate_tokens:
+            from agentopt.tracking.token_estimate import TokenEstimator as Estimator
+
+            self.estimator = Estimator(self.store)
+            self.estimator.start()  # imports litellm now, in its thread, not at the first call
+        self.recorder = Recorder(
+            self.store, redact=config.redact, price_book=price_book, estimator=self.estimator
+        )
         self.routes = PinnedRoutes(self.store)
         self.cache: ResponseCache | None = None
         if cache_dir is not None:
@@ -431,6 +440,8 @@ class Daemon:
                 fn()
             except Exception as exc:  # a telemetry exporter must not lose records
                 log.error("agentopt gateway: while closing: %s", exc)
+        if self.estimator is not None:
+            self.estimator.close()  # counts what is queued first
         try:
             self.store.flush()
             self.records_at_close = len(self.store)

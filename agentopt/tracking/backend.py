@@ -23,6 +23,7 @@ from agentopt.tracking.store import RecordStore, get_store
 
 if TYPE_CHECKING:
     from agentopt.tracking.cache import ResponseCache
+    from agentopt.tracking.token_estimate import TokenEstimator
 
 __all__ = ["Backend", "InProcessBackend"]
 
@@ -63,10 +64,18 @@ class InProcessBackend:
         redact: bool,
         price_book: PriceBook | None = None,
         registry: ProviderRegistry | None = None,
+        estimate_tokens: bool = False,
     ) -> None:
         self.registry = registry or default_registry()
         self.store = get_store(store)
-        self.recorder = Recorder(self.store, redact=redact, price_book=price_book)
+        self.estimator: TokenEstimator | None = None
+        if estimate_tokens:
+            from agentopt.tracking.token_estimate import TokenEstimator as Estimator
+
+            self.estimator = Estimator(self.store)
+        self.recorder = Recorder(
+            self.store, redact=redact, price_book=price_book, estimator=self.estimator
+        )
         self.routes = RouteState(self.store)
         self._want_cache = cache
         self._cache_dir = cache_dir
@@ -112,6 +121,8 @@ class InProcessBackend:
             c.clear()
 
     def close(self) -> None:
+        if self.estimator is not None:
+            self.estimator.close()  # counts what is queued first
         self.flush()
         if self._cache is not None:
             self._cache.close()

@@ -225,6 +225,22 @@ class PostgresRecordStore(SQLRecordStore):
     def _json_field(self, name: str) -> str:
         return f"(records.json::jsonb ->> '{name}')"
 
+    def _update_estimates(self, rows: list[tuple[str, int, int]]) -> None:
+        self._reopen_if_forked()
+        args = [(i, o, c) for c, i, o in rows]
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE calls SET estimated_input_tokens = %s, estimated_output_tokens = %s"
+                " WHERE seq = (SELECT seq FROM records WHERE call_id = %s)",
+                args,
+            )
+            cur.executemany(
+                "UPDATE records SET json = (json::jsonb || jsonb_build_object("
+                "'estimated_input_tokens', %s::bigint, 'estimated_output_tokens', %s::bigint))::text"
+                " WHERE call_id = %s",
+                args,
+            )
+
     def _delete_before(self, cutoff: float) -> int:
         import psycopg
         from psycopg_pool import PoolTimeout

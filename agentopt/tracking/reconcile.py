@@ -15,19 +15,21 @@ per model (or any :func:`~agentopt.tracking.usage.usage_stats` grouping key):
   body (redacted), no reported usage, a failure, or a body the tokenizer cannot
   read: counted apart, never guessed.
 
-The count runs when asked (never on a call's path): it reads the bodies, so it
-takes seconds per ten thousand calls. Filters are :func:`usage_stats`' filters.
+Each call's count is the one kept with its record (``estimated_input_tokens`` /
+``estimated_output_tokens``, counted off the call's path by
+:class:`~agentopt.tracking.token_estimate.TokenEstimator`, before redaction);
+a record from before counts were kept is counted from its stored bodies here.
+Filters are :func:`usage_stats`' filters; ``usage_stats`` shows the same sums.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from agentopt.records import CallRecord
-from agentopt.tracking.redact import REDACTED
+from agentopt.tracking.token_estimate import comparable, estimate
 
 __all__ = ["ReconcileGroup", "reconcile_usage"]
 
@@ -67,86 +69,12 @@ class ReconcileGroup:
         return d
 
 
-def _messages(body: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-    """The request as chat messages (OpenAI chat, Anthropic messages, Responses input)."""
-    out: list[dict[str, Any]] = []
-    system = body.get("system") or body.get("instructions")
-    if isinstance(system, str):
-        out.append({"role": "system", "content": system})
-    elif isinstance(system, list):
-        text = " ".join(str(b.get("text", "")) for b in system if isinstance(b, Mapping))
-        out.append({"role": "system", "content": text})
-    msgs = body.get("messages")
-    if msgs is None:
-        inp = body.get("input")
-        if isinstance(inp, str):
-            msgs = [{"role": "user", "content": inp}]
-        elif isinstance(inp, list):
-            msgs = inp
-    if not isinstance(msgs, list):
-        return None
-    for m in msgs:
-        if not isinstance(m, Mapping):
-            return None
-        content = m.get("content")
-        if isinstance(content, list):  # content blocks: count their text
-            content = " ".join(
-                str(b.get("text") or b.get("input_text") or "")
-                for b in content
-                if isinstance(b, Mapping)
-            )
-        out.append({"role": str(m.get("role") or "user"), "content": content or ""})
-    return out
-
-
-def _answer_text(body: Any) -> str | None:
-    """The text (and tool-call arguments) of a response of any supported wire format."""
-    if not isinstance(body, Mapping):
-        return None
-    parts: list[str] = []
-    for choice in body.get("choices") or []:
-        if isinstance(choice, Mapping):
-            msg = choice.get("message") or {}
-            if isinstance(msg, Mapping):
-                if isinstance(msg.get("content"), str):
-                    parts.append(msg["content"])
-                for call in msg.get("tool_calls") or []:
-                    fn = call.get("function") if isinstance(call, Mapping) else None
-                    if isinstance(fn, Mapping):
-                        parts.append(str(fn.get("arguments") or ""))
-    content = body.get("content")
-    if isinstance(content, list):  # Anthropic
-        for b in content:
-            if isinstance(b, Mapping):
-                if b.get("type") == "text":
-                    parts.append(str(b.get("text") or ""))
-                elif b.get("type") == "tool_use":
-                    import json
-
-                    parts.append(json.dumps(b.get("input") or {}))
-    for item in body.get("output") or []:  # OpenAI Responses
-        if isinstance(item, Mapping):
-            for c in item.get("content") or []:
-                if isinstance(c, Mapping) and isinstance(c.get("text"), str):
-                    parts.append(c["text"])
-            if item.get("type") == "function_call":
-                parts.append(str(item.get("arguments") or ""))
-    return "".join(parts) if parts or "choices" in body or "content" in body else None
-
-
-def _redacted(obj: Any) -> bool:
-    return obj == REDACTED or (isinstance(obj, Mapping) and REDACTED in obj.values())
-
-
 def reconcile_usage(
     source: Any, *, group_by: str = "model", **filters: Any
 ) -> list[ReconcileGroup]:
     """Reported against re-counted tokens of the calls in ``source`` (a tracker, a
     record store or CallRecords) matching ``filters``; see the module docstring."""
     from agentopt.tracking.usage import _key_value, _matches, normalize
-
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
 
     conds, keys = normalize(filters, group_by)
     store = getattr(source, "store", source)
@@ -162,30 +90,17 @@ def reconcile_usage(
             continue
         kv = tuple(_key_value(r, k) for k in keys)
         g = groups.setdefault(kv, ReconcileGroup(key=dict(zip(keys, kv, strict=True))))
-        req, resp = r.request_body, r.response_body
-        usage_known = getattr(r, "usage_known", True)
-        if (
-            not r.ok
-            or r.cached
-            or not usage_known
-            or not isinstance(req, Mapping)
-            or _redacted(req)
-            or _redacted(resp)
-        ):
+        if not comparable(r):
             g.not_comparable += 1
             continue
-        messages = _messages(req)
-        text = _answer_text(resp)
-        model = r.model or r.requested_model or "gpt-4o"
-        if messages is None or text is None:
-            g.not_comparable += 1
-            continue
-        try:
-            est_in = int(litellm.token_counter(model=model, messages=messages))
-            est_out = int(litellm.token_counter(model=model, text=text, count_response_tokens=True))
-        except Exception:
-            g.not_comparable += 1
-            continue
+        if r.estimated_input_tokens is not None and r.estimated_output_tokens is not None:
+            est_in, est_out = r.estimated_input_tokens, r.estimated_output_tokens  # kept per call
+        else:  # a record from before counts were kept: count its stored bodies now
+            counts = estimate(r.model or r.requested_model, r.request_body, r.response_body)
+            if counts is None:
+                g.not_comparable += 1
+                continue
+            est_in, est_out = counts
         g.compared += 1
         g.reported_input_tokens += r.prompt_tokens
         g.reported_output_tokens += r.completion_tokens

@@ -15,13 +15,16 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentopt.pricing import PriceBook, default_price_book
 from agentopt.records import PARSE_FAILED, CallRecord, Usage, utc_now_iso
 from agentopt.tracking.redact import scrub_body, scrub_url
 from agentopt.tracking.session import SessionInfo
 from agentopt.tracking.store import RecordStore
+
+if TYPE_CHECKING:
+    from agentopt.tracking.token_estimate import TokenEstimator
 
 __all__ = ["Exchange", "Recorder", "usage_or_unknown"]
 
@@ -108,9 +111,12 @@ class Recorder:
         *,
         redact: bool = False,
         price_book: PriceBook | None = None,
+        estimator: TokenEstimator | None = None,
     ) -> None:
         self.store = store
         self.redact = redact
+        #: counts each call's tokens independently, off the call's path
+        self.estimator = estimator
         self.price_book = price_book or default_price_book()
         self._listeners: list[Callable[[CallRecord], None]] = []
         self._lock = threading.Lock()
@@ -209,6 +215,8 @@ class Recorder:
             }
         )
         self.store.append(rec)
+        if self.estimator is not None:  # the unredacted bodies: counted, never stored
+            self.estimator.submit(rec, ex.request_body, response_body)
         for fn in self._listeners:
             try:
                 fn(rec)

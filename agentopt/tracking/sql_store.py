@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from agentopt.tracking.usage_sql import Dialect
 
 __all__ = ["SQLRecordStore"]
+
+log = logging.getLogger("agentopt.store")
 
 IdLike = str | int | None
 
@@ -100,6 +103,9 @@ class SQLRecordStore:
     def _json_field(self, name: str) -> str:
         raise NotImplementedError
 
+    def _update_estimates(self, rows: list[tuple[str, int, int]]) -> None:
+        raise NotImplementedError
+
     def _rescue_dirs(self) -> list[Path]:
         return [Path(tempfile.gettempdir())]
 
@@ -125,6 +131,19 @@ class SQLRecordStore:
         if not self._closed:
             self._reopen_if_forked()
             self._writer.flush()
+
+    def set_estimates(self, rows: list[tuple[str, int, int]]) -> None:
+        """Set ``(call_id, input, output)`` token estimates on records already
+        written (those still buffered carry theirs when written). Under the
+        write lock, so a record is never written between the two; a store that
+        fails keeps the records unchanged (logged)."""
+        if self._closed or not rows:
+            return
+        try:
+            with self._writer.write_lock:
+                self._update_estimates(rows)
+        except Exception as exc:
+            log.warning("agentopt: token estimates of %d call(s) not stored: %s", len(rows), exc)
 
     def health(self) -> StoreHealth:
         """Whether writes succeed, how many records wait, how many were dropped."""

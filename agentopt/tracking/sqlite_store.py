@@ -323,6 +323,28 @@ class SQLiteRecordStore(SQLRecordStore):
     def _json_field(self, name: str) -> str:
         return f"json_extract(records.json, '$.{name}')"
 
+    def _update_estimates(self, rows: list[tuple[str, int, int]]) -> None:
+        self._reopen_if_forked()
+        conn = self._wconn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "UPDATE calls SET estimated_input_tokens = ?, estimated_output_tokens = ?"
+                " WHERE seq = (SELECT seq FROM records WHERE call_id = ?)",
+                [(i, o, c) for c, i, o in rows],
+            )
+            conn.executemany(
+                "UPDATE records SET json = json_set(json, '$.estimated_input_tokens', ?,"
+                " '$.estimated_output_tokens', ?) WHERE call_id = ?",
+                [(i, o, c) for c, i, o in rows],
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
+
     def _delete_before(self, cutoff: float) -> int:
         conn = self._wconn
         try:

@@ -100,6 +100,9 @@ class LLMTracker:
     ``cache_dir`` (in memory when ``cache_dir=None``); ``store`` is None (in
     memory), a path (SQLite) or a RecordStore; ``redact=True`` keeps no message
     content in records. ``router`` is the default router of every session.
+    ``estimate_tokens=True`` keeps an independent (litellm tokenizer) count of
+    each call's tokens beside the reported usage, counted in a background thread
+    (:mod:`agentopt.tracking.token_estimate`; it imports litellm there).
     If ``AGENTOPT_GATEWAY_URL`` is set, calls go to that daemon instead.
     """
 
@@ -116,6 +119,7 @@ class LLMTracker:
         redact: bool = False,
         price_book: PriceBook | None = None,
         registry: ProviderRegistry | None = None,
+        estimate_tokens: bool = False,
     ) -> None:
         if router is not None and not callable(getattr(router, "route", None)):
             raise ConfigError(f"LLMTracker(router=...): {router!r} has no route(ctx) method")
@@ -138,6 +142,7 @@ class LLMTracker:
                 redact=redact,
                 price_book=price_book,
                 registry=registry,
+                estimate_tokens=estimate_tokens,
             )
         self._live: dict[str, SessionInfo] = {}
         self._own: _Track | None = None

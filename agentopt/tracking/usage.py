@@ -426,7 +426,9 @@ def _secs(v: float | None) -> str:
 def print_usage(stats: UsageStats, *, console: Console | None = None) -> None:
     """Two rich tables of the statistics, one row per group, narrow enough for
     80 columns: calls, errors, tokens and cost (priced calls' sum, unpriced
-    ones counted beside it); then latency, TTFT, tokens per second, tool calls."""
+    ones counted beside it); then latency, TTFT, tokens per second, tool calls;
+    and a third when calls carry an independent token count: that count and
+    reported − counted."""
     from rich.console import Console
     from rich.table import Table
 
@@ -465,3 +467,18 @@ def print_usage(stats: UsageStats, *, console: Console | None = None) -> None:
         )
     console.print(counts)
     console.print(speed)
+    if any(g.estimated_requests for g in stats.groups):
+        bill = Table(title=f"reported vs independently counted tokens{by}")
+        bill.add_column(name, overflow="fold")
+        for col in ("counted", "est in", "in diff", "est out", "out diff"):
+            bill.add_column(col, justify="right", no_wrap=True)
+        for g in stats.groups:
+            bill.add_row(
+                label(g),
+                str(g.estimated_requests),
+                str(g.estimated_input_tokens),
+                f"{g.input_tokens_difference:+d}",
+                str(g.estimated_output_tokens),
+                f"{g.output_tokens_difference:+d}",
+            )
+        console.print(bill)

@@ -158,3 +158,40 @@ def test_billing_reconciliation_beside_the_reported_usage(
         assert g["estimated_input_tokens"] > 0 and g["estimated_output_tokens"] > 0
         assert g["input_difference"] == g["reported_input_tokens"] - g["estimated_input_tokens"]
     assert sum(g["not_comparable"] for g in got) == 1  # the failed call
+
+
+def test_a_redacting_daemon_keeps_each_calls_token_count(sim: SimServer, tmp_path: Path) -> None:
+    """``redact: true`` stores no content, yet every successful call keeps the
+    independent count of its unredacted bodies, and the stats show it beside
+    the provider's usage."""
+    import litellm
+
+    config = GatewayConfig.model_validate({"redact": True})
+    with serving(sim, config, store=tmp_path / "r.sqlite") as (d, server):
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0)
+        questions = [f"What is {i} + 1?" for i in range(3)]
+        answers = {}
+        for q in questions:
+            reply = client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": q}]
+            )
+            answers[q] = reply.choices[0].message.content or ""
+        assert d.estimator is not None and d.estimator.wait(timeout=120)
+        total = httpx.get(server.url + "/v1/usage/stats", timeout=30).json()["groups"][0]
+        recs = d.store.all()
+    assert all(r.request_body["messages"] == "<redacted>" for r in recs)  # no content kept
+    want_in = sum(
+        litellm.token_counter(model="gpt-4o-mini", messages=[{"role": "user", "content": q}])
+        for q in questions
+    )
+    want_out = sum(
+        litellm.token_counter(model="gpt-4o-mini", text=a, count_response_tokens=True)
+        for a in answers.values()
+    )
+    assert (total["requests"], total["estimated_requests"]) == (3, 3)
+    assert (total["estimated_input_tokens"], total["estimated_output_tokens"]) == (
+        want_in,
+        want_out,
+    )
+    assert total["input_tokens_difference"] == total["input_tokens"] - want_in
+    assert total["output_tokens_difference"] == total["output_tokens"] - want_out

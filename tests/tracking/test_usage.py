@@ -228,3 +228,23 @@ def test_sqlite_in_chunks_over_two_readers_equals_the_reference(
             assert g == w
     assert len(store._stat_conns) == 2
     store.close()
+
+
+@pytest.mark.parametrize("kind", ["list", "sqlite"])
+def test_reported_against_estimated_tokens_by_hand(kind: str, tmp_path: Path) -> None:
+    recs = [
+        _r(1, prompt_tokens=100, completion_tokens=20, estimated_input_tokens=90,
+           estimated_output_tokens=25),
+        _r(2, prompt_tokens=50, completion_tokens=10),  # no independent count: left out
+        _r(3, prompt_tokens=30, completion_tokens=5, estimated_input_tokens=30,
+           estimated_output_tokens=4),
+    ]  # fmt: skip
+    source: Any = recs
+    if kind == "sqlite":
+        source = SQLiteRecordStore(tmp_path / "r.sqlite")
+        for r in recs:
+            source.append(r)
+    t = usage_stats(source).total
+    assert (t.input_tokens, t.estimated_requests) == (180, 2)
+    assert (t.estimated_input_tokens, t.estimated_output_tokens) == (120, 29)
+    assert (t.input_tokens_difference, t.output_tokens_difference) == (10, -4)
