@@ -19,7 +19,7 @@ import functools
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -254,11 +254,11 @@ class DataPlane:
                 request.extensions[CALL_ID_EXTENSION] = call_id
                 d.wait_for(call_id)
                 try:
-                    response = await asyncio.wait_for(
+                    response = await _within(
                         d.pipeline.handle_async(
                             request, cs, functools.partial(self.client().send, stream=True)
                         ),
-                        timeout=first_byte,
+                        first_byte,
                     )
                 except (httpx.HTTPError, TimeoutError) as exc:
                     d.take_record(call_id)
@@ -588,3 +588,24 @@ async def _broken_body(response: Any) -> str | None:
         except ValueError:
             return "body is not valid JSON"
     return None
+
+
+async def _within(call: Coroutine[Any, Any, Any], seconds: float) -> Any:
+    """``await call`` for at most ``seconds``; past that it is cancelled *with the
+    reason*, so the attempt's record says it timed out (not a bare cancellation),
+    and TimeoutError is raised here."""
+    task = asyncio.ensure_future(call)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:  # the caller went away: so does the attempt
+        task.cancel()
+        raise
+    if done or not task.cancel(f"TimeoutError: no response within {seconds:g} s"):
+        return task.result()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # this request itself is being cancelled too
+    raise TimeoutError(f"no response within {seconds:g} s")

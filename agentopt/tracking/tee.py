@@ -9,6 +9,7 @@ The tee streams wrap an httpx response stream around a ``CallState``;
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -146,7 +147,10 @@ class CallState:
         self.chunk(content)
 
     def fail(self, exc: BaseException) -> CallRecord | None:
-        """The request failed before an answer (refused, timed out, ...)."""
+        """The request failed before an answer (refused, timed out, ...). A
+        cancellation that gives its reason (a deadline) is recorded as that reason."""
+        if isinstance(exc, asyncio.CancelledError) and exc.args and exc.args[0]:
+            return self.finish(complete=False, error=str(exc.args[0]))
         return self.finish(complete=False, error=f"{type(exc).__name__}: {exc}")
 
     def finish(self, *, complete: bool, error: str | None = None) -> CallRecord | None:
