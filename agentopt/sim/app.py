@@ -208,6 +208,10 @@ class SimApp:
         if self.world.needs_key(model) and not _has_key(headers, fmt):
             await self._error(send, fmt, 401, _missing_key(fmt))
             return
+        if not model.accepts_stream_options and fmt == _OPENAI and "stream_options" in body:
+            msg = "Unrecognized request argument supplied: stream_options"
+            await self._error(send, fmt, 400, msg, "stream_options")
+            return
 
         fault = self.faults.draw(model, headers.get(b"x-sim-fault"))
         if fault is not None and fault.isdigit():

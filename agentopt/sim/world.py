@@ -133,6 +133,9 @@ class SimModel(_Strict):
     output_tokens: OutputLength = Field(default_factory=lambda: OutputLength())
     faults: Faults = Field(default_factory=lambda: Faults())
     require_key: bool | None = None
+    #: False: a chat request with ``stream_options`` gets a 400, as from some
+    #: OpenAI-compatible servers (older vLLM, some gateways)
+    accepts_stream_options: bool = True
 
     @field_validator("skills")
     @classmethod

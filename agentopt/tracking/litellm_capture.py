@@ -176,7 +176,11 @@ def _prepare(
         kwargs["model"] = choice
         _retarget(pipeline, kwargs, requested, choice)
     strip = False
-    if kwargs.get("stream") and not kwargs.get("stream_options"):
+    if (
+        kwargs.get("stream")
+        and not kwargs.get("stream_options")
+        and _endpoint_of(kwargs) not in _refuse_usage_ask
+    ):
         # Usage not reported is unknown: ask for it (litellm reports 0 tokens for
         # streams to a custom api_base otherwise), and hide it from the caller.
         kwargs["stream_options"] = {"include_usage": True}
@@ -196,6 +200,35 @@ def _prepare(
     )
     call = PendingCall(pipeline, ex, strip_usage=strip, cache_key=_cache_key(pipeline, kwargs))
     return kwargs, call
+
+
+# endpoints (api_base, else the provider) that refused ``stream_options``: not asked again
+_refuse_usage_ask: set[str] = set()
+
+
+def _endpoint_of(kwargs: dict[str, Any]) -> str:
+    base = kwargs.get("api_base") or kwargs.get("base_url")
+    if base:
+        return str(base)
+    model = kwargs.get("model")
+    return model.split("/", 1)[0] if isinstance(model, str) and "/" in model else ""
+
+
+def _unasked(kwargs: dict[str, Any], call: PendingCall, exc: Exception) -> dict[str, Any] | None:
+    """The caller's own kwargs when the provider refused the ``stream_options`` we
+    added (some OpenAI-compatible servers do): the caller did not send it, so it
+    must not get that error. The call's usage is then unknown. None: not that."""
+    if not call.strip_usage or "stream_options" not in str(exc):
+        return None
+    _refuse_usage_ask.add(_endpoint_of(kwargs))
+    log.info(
+        "agentopt: %s refuses stream_options; usage of its streams is unknown", _endpoint_of(kwargs)
+    )
+    call.strip_usage = False
+    call.exchange.request_body = {
+        k: v for k, v in call.exchange.request_body.items() if k != "stream_options"
+    }
+    return {k: v for k, v in kwargs.items() if k != "stream_options"}
 
 
 _BODY_KEYS = frozenset(
@@ -354,7 +387,14 @@ def _wrap_sync(original: Callable[..., Any]) -> Callable[..., Any]:
             return hit
         t1, t2 = _in_call.set(True), _bypass.set(True)
         try:
-            result = original(**kw)
+            try:
+                result = original(**kw)
+            except Exception as exc:
+                plain = _unasked(kw, call, exc)
+                if plain is None:
+                    raise
+                kw = plain
+                result = original(**kw)
         except BaseException as exc:
             call.failed(exc)
             raise
@@ -387,7 +427,14 @@ def _wrap_async(original: Callable[..., Any]) -> Callable[..., Any]:
             return hit
         t1, t2 = _in_call.set(True), _bypass.set(True)
         try:
-            result = await original(**kw)
+            try:
+                result = await original(**kw)
+            except Exception as exc:
+                plain = _unasked(kw, call, exc)
+                if plain is None:
+                    raise
+                kw = plain
+                result = await original(**kw)
         except BaseException as exc:
             call.failed(exc)
             raise

@@ -114,7 +114,7 @@ class _Stream:
                 self._over = True
                 call.failed(exc)
                 raise
-            call.chunk(chunk)
+            call.chunk(chunk, self._inner)
             if call.strip_usage:
                 chunk = _strip(chunk)
                 if chunk is None:
@@ -158,7 +158,7 @@ class _AsyncStream(_Stream):
                 self._over = True
                 call.failed(exc)
                 raise
-            call.chunk(chunk)
+            call.chunk(chunk, self._inner)
             if call.strip_usage:
                 chunk = _strip(chunk)
                 if chunk is None:

@@ -41,6 +41,10 @@ class PendingCall:
     first_content: float | None = None  # perf_counter of the first content chunk
     first_chunk: float | None = None
     chunks: list[dict[str, Any]] = field(default_factory=list)
+    # litellm said, at some chunk, that the provider sent a finish reason. Sampled
+    # as the stream is read: litellm overwrites its own field on later chunks
+    # (Gemini's trailing chunks, for one), so the value at the end can be None.
+    provider_finished: bool = False
     done: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -107,9 +111,11 @@ class PendingCall:
         except Exception:
             log.exception("agentopt: could not record a failed litellm call")
 
-    def chunk(self, chunk: Any) -> None:
-        """One chunk of a stream went to the caller."""
+    def chunk(self, chunk: Any, stream: Any = None) -> None:
+        """One chunk of ``stream`` (litellm's wrapper) went to the caller."""
         now = time.perf_counter()
+        if not self.provider_finished and _provider_finished(stream):
+            self.provider_finished = True
         if self.first_chunk is None:
             self.first_chunk = now
         dump = getattr(chunk, "model_dump", None)
@@ -133,8 +139,13 @@ class PendingCall:
             parsed, body = self._assembled(complete)
             error = parsed.error
             # litellm ends a cut stream quietly, with a finish reason and usage of
-            # its own making: it is truncated if the provider sent no finish reason.
-            cut = complete and _provider_finished(stream) is False
+            # its own making: it is truncated if the provider sent no finish reason
+            # at any point (and litellm is a wrapper that tracks finish reasons).
+            cut = (
+                complete
+                and not self.provider_finished
+                and _provider_finished(stream) is False
+            )
             if cut:
                 error = TRUNCATED
             elif not complete and error is None:

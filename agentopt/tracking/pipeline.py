@@ -116,6 +116,9 @@ class Plan:
     cache_key: str | None
     target: ProviderSpec | None  # set when the call is translated to another provider
     target_model: str | None
+    # the request (and body) as it was before we asked for usage: sent instead when
+    # the provider refuses ``stream_options`` (see :meth:`Pipeline._unasked`)
+    plain: tuple[Any, Any] | None = None
 
 
 class Pipeline:
@@ -136,6 +139,8 @@ class Pipeline:
         self._translator = translator
         self._open: dict[int, CallState] = {}
         self._open_lock = threading.Lock()
+        # endpoints that refused ``stream_options``: never asked again
+        self._refuse_usage_ask: set[str] = set()
 
     # -- the two entry points -------------------------------------------------
 
@@ -165,6 +170,11 @@ class Pipeline:
         token = _bypass.set(True)
         try:
             response = self.translator.send(plan, lib) if target is not None else send(plan.request)
+            if self._may_refuse_usage_ask(plan, response):
+                response.read()
+                if self._refused_usage_ask(plan, response):
+                    response.close()
+                    response = send(self._unasked(plan))
         except BaseException as exc:
             state.fail(exc)
             raise
@@ -200,12 +210,49 @@ class Pipeline:
                 response = await self.translator.asend(plan, lib)
             else:
                 response = await send(plan.request)
+                if self._may_refuse_usage_ask(plan, response):
+                    await response.aread()
+                    if self._refused_usage_ask(plan, response):
+                        await response.aclose()
+                        response = await send(self._unasked(plan))
         except BaseException as exc:
             state.fail(exc)
             raise
         finally:
             _bypass.reset(token)
         return self._watch(response, state, streams_for(lib)[1])
+
+    # -- a provider that refuses the usage we asked for -------------------------
+
+    @staticmethod
+    def _may_refuse_usage_ask(plan: Plan, response: Any) -> bool:
+        return plan.plain is not None and response.status_code in (400, 422)
+
+    def _refused_usage_ask(self, plan: Plan, response: Any) -> bool:
+        """Whether the provider's error (a read 400/422) names the option we added:
+        some OpenAI-compatible servers reject ``stream_options``. The caller did not
+        send it, so the caller must not get that error."""
+        body = response.content
+        if b"stream_options" not in body and b"include_usage" not in body:
+            return False
+        self._refuse_usage_ask.add(_endpoint(plan.request.url))
+        log.info(
+            "agentopt: %s refuses stream_options; its streams are sent as the caller "
+            "wrote them and recorded with unknown usage",
+            _endpoint(plan.request.url),
+        )
+        return True
+
+    @staticmethod
+    def _unasked(plan: Plan) -> Any:
+        """The request as it was before we asked for usage, for the same record."""
+        assert plan.plain is not None
+        request, body = plan.plain
+        ex = plan.exchange
+        ex.request_body = body
+        ex.extra[STRIP_USAGE] = False
+        ex.extra[USAGE_ASKED] = False
+        return request
 
     # -- stages ---------------------------------------------------------------
 
@@ -273,14 +320,17 @@ class Pipeline:
                 model, target_model, provider = name, name, target.name
                 url = httpx.URL(target.base_url + _ENDPOINT_PATHS.get(target.wire, ""))
         extra: dict[str, Any] = {}
+        plain: tuple[Any, Any] | None = None
         path = url.path if target is None else "/chat/completions"
         if wire == "openai" and stream and is_chat_path(path) and isinstance(body, dict):
             # Usage not reported is unknown: ask for it, and hide it from a caller
-            # that did not (see agentopt.tracking.usage_strip).
-            fuller = ask_for_usage(path, body)
+            # that did not (see agentopt.tracking.usage_strip); not from an
+            # endpoint that refused the option once (then usage stays unknown).
+            fuller = None if _endpoint(url) in self._refuse_usage_ask else ask_for_usage(path, body)
             if fuller is not None:
                 extra[STRIP_USAGE] = True
                 if target is None:
+                    plain = (request, body)
                     body = fuller
                     request = _rebuilt(request, url, body, lib)
             extra[USAGE_ASKED] = fuller is not None or asks_for_usage(body)
@@ -310,7 +360,7 @@ class Pipeline:
             alias=getattr(session, "alias", None),
             extra=extra,
         )
-        return Plan(request, body, ex, key, target, target_model)
+        return Plan(request, body, ex, key, target, target_model, plain)
 
     def resolve_target(self, choice: str, spec: ProviderSpec) -> tuple[ProviderSpec | None, str]:
         """Where a routed model lives. ``"name/model"``, where ``name`` is a
@@ -460,3 +510,9 @@ def _text(content: bytes) -> str | None:
     if not content:
         return None
     return content[:2000].decode("utf-8", "replace")
+
+
+def _endpoint(url: Any) -> str:
+    """scheme://host:port/path of a request URL (no query)."""
+    u = url if isinstance(url, httpx.URL) else httpx.URL(str(url))
+    return f"{u.scheme}://{u.netloc.decode()}{u.path}"

@@ -20,6 +20,7 @@ WORLD: dict[str, Any] = {
         {"name": "fault-500", "faults": {"errors": {500: 1.0}}},
         {"name": "fault-malformed", "faults": {"malformed": 1.0}},
         {"name": "fault-truncate", "faults": {"truncate": 1.0}},
+        {"name": "no-stream-options", "accepts_stream_options": False},
     ],
 }
 

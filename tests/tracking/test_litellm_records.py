@@ -184,6 +184,23 @@ def test_a_default_litellm_stream_is_priced_and_the_caller_sees_no_usage(
     assert rec.first_byte_seconds <= rec.ttft_seconds <= rec.latency_seconds
 
 
+def test_a_litellm_stream_to_a_provider_that_refuses_stream_options(litellm, sim: SimServer) -> None:  # type: ignore[no-untyped-def]
+    """The tracker's own ``stream_options`` must not make a caller's litellm call fail:
+    sent again without it, recorded with unknown usage, and not asked again."""
+    with LLMTracker(cache=False) as t:
+        for _ in range(2):
+            chunks = list(
+                litellm.completion(
+                    model="openai/no-stream-options", messages=MSG, stream=True, **kw(sim)
+                )
+            )
+            assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    first, second = t.records
+    for rec in (first, second):
+        assert rec.ok and rec.error is None
+        assert not rec.usage_known and rec.cost_usd is None
+
+
 def test_litellm_retries_with_num_retries(litellm, sim: SimServer) -> None:  # type: ignore[no-untyped-def]
     """num_retries needs tenacity, which the install declares."""
     sim.inject("gpt-4o", 500, times=1)
@@ -207,3 +224,61 @@ def test_latency_leaves_out_litellms_own_set_up(litellm, sim: SimServer) -> None
     assert overhead > 0
     [rec] = t.records
     assert rec.latency_seconds <= elapsed - overhead
+
+
+class _GeminiLikeStream:
+    """litellm's stream wrapper as its Gemini path leaves it: the finish reason only
+    in ``intermittent_finish_reason``, overwritten with None by a trailing chunk."""
+
+    def __init__(self, chunks: list[Any], finish_at: int) -> None:
+        self._chunks = iter(enumerate(chunks))
+        self._finish_at = finish_at
+        self.received_finish_reason: str | None = None
+        self.intermittent_finish_reason: str | None = None
+
+    def __iter__(self) -> _GeminiLikeStream:
+        return self
+
+    def __next__(self) -> Any:
+        i, chunk = next(self._chunks)
+        self.intermittent_finish_reason = "stop" if i == self._finish_at else None
+        return chunk
+
+
+def test_a_complete_stream_is_not_truncated_when_litellm_forgets_the_finish(litellm) -> None:  # type: ignore[no-untyped-def]
+    """A provider path that keeps the finish reason only until the next chunk (Gemini's
+    in litellm) must not make a complete stream look truncated, unpriced and uncached."""
+    from agentopt.tracking.litellm_streams import wrap_stream
+    from agentopt.tracking.pending import PendingCall
+    from agentopt.tracking.recorder import Exchange
+
+    def chunk(**kw: Any) -> Any:
+        return litellm.ModelResponseStream(model="gemini-2.5-flash", **kw)
+
+    chunks = [
+        chunk(choices=[{"index": 0, "delta": {"role": "assistant", "content": "Four"}}]),
+        chunk(choices=[{"index": 0, "delta": {"content": "."}, "finish_reason": "stop"}]),
+        chunk(
+            choices=[{"index": 0, "delta": {}}],
+            usage={"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14},
+        ),
+    ]
+    with LLMTracker(cache=False) as t:
+        pipeline = t._pipeline()
+        ex = Exchange(
+            provider="gemini",
+            wire="litellm",
+            url="",
+            request_body={"model": "gemini/gemini-2.5-flash", "messages": MSG},
+            requested_model="gemini/gemini-2.5-flash",
+            model="gemini/gemini-2.5-flash",
+            stream=True,
+            session=None,
+        )
+        inner = _GeminiLikeStream(chunks, finish_at=1)
+        assert len(list(wrap_stream(inner, PendingCall(pipeline, ex)))) == 3
+        cut = _GeminiLikeStream(chunks[:1], finish_at=99)  # no finish reason ever
+        list(wrap_stream(cut, PendingCall(pipeline, ex)))
+    whole, truncated = t.records
+    assert whole.error is None and whole.usage_known and whole.completion_tokens == 2
+    assert truncated.error and "truncated" in truncated.error and not truncated.usage_known

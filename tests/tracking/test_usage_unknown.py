@@ -96,6 +96,28 @@ def test_a_caller_that_asked_for_usage_still_gets_it(sim: SimServer) -> None:
     assert rec.completion_tokens == chunks[-1].usage.completion_tokens
 
 
+def test_a_provider_that_refuses_stream_options_still_answers_the_caller(sim: SimServer) -> None:
+    """Some OpenAI-compatible servers answer 400 to ``stream_options``. The caller did
+    not send it: the request goes again as the caller wrote it, the caller gets its
+    stream, the record has unknown usage (never $0), and the endpoint is not asked
+    again (one refused request in all)."""
+    oc = openai.OpenAI(base_url=sim.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
+    before = sim.stats["ok"]
+    with LLMTracker(cache=False) as t:
+        for _ in range(2):
+            chunks = list(
+                oc.chat.completions.create(model="no-stream-options", messages=MSG, stream=True)
+            )
+            assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert sim.stats["ok"] - before == 2
+    first, second = t.records
+    for rec in (first, second):
+        assert rec.ok and rec.error is None and rec.status_code == 200
+        assert not rec.usage_known and rec.cost_usd is None
+        assert "stream_options" not in rec.request_body
+    assert t.get_cost() is None
+
+
 def test_a_stripped_stream_replays_stripped_from_the_cache(sim: SimServer) -> None:
     oc = openai.OpenAI(base_url=sim.openai_base_url, api_key=OPENAI_KEY, max_retries=0)
     with LLMTracker(cache_dir=None) as t:
