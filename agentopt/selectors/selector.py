@@ -615,9 +615,12 @@ class AgentOptArmEliminationSelector(ModelSelector):
 
 
 def _wait_waking(fut: Future[SelectionResults]) -> SelectionResults:
-    """``fut.result()``, waking every 50 ms: a SIGINT the kernel delivered to the
-    worker thread only runs its Python handler when this (main) thread runs
-    bytecode, so a plain blocking wait would ignore Ctrl-C until the end."""
+    """``fut.result()``. Where the worker thread blocks SIGINT (POSIX: see
+    :func:`_run_without_sigint`), Ctrl-C reaches this thread and interrupts a plain
+    wait. Elsewhere it wakes every 50 ms, so that a SIGINT delivered to the worker
+    runs its Python handler (which needs this main thread to run bytecode)."""
+    if hasattr(signal, "pthread_sigmask"):
+        return fut.result()
     while True:
         try:
             return fut.result(timeout=0.05)
