@@ -61,11 +61,14 @@ _ID_PREFIX = {_OPENAI: "chatcmpl-sim", _ANTHROPIC: "msg_sim", _RESPONSES: "resp_
 class SimApp:
     """ASGI app serving a :class:`World`. ``stats`` counts requests by outcome."""
 
-    def __init__(self, world: World, *, time_scale: float = 1.0) -> None:
+    def __init__(
+        self, world: World, *, time_scale: float = 1.0, clock: Callable[[], float] | None = None
+    ) -> None:
         if time_scale < 0:
             raise ValueError("time_scale must be >= 0")
         self.world = world
         self.time_scale = float(time_scale)
+        self.clock = clock or time.time  # the ``created`` stamps (fixed: byte-identical runs)
         self.stats: Counter[str] = Counter()
         self._ids = itertools.count(1)
         self.faults = FaultInjector(world.seed, self.stats)
@@ -237,7 +240,7 @@ class SimApp:
             return
         assert reply is not None
         rid = _request_id(fmt, next(self._ids))
-        created = int(time.time())
+        created = int(self.clock())
         extra = [
             (b"x-request-id", rid.encode()),
             (b"x-sim-model", model.name.encode("ascii", "replace")),
@@ -360,6 +363,9 @@ def create_app(
     *,
     seed: int | None = None,
     time_scale: float = 1.0,
+    clock: Callable[[], float] | None = None,
 ) -> SimApp:
-    """An ASGI app serving ``world`` (a name, a file, a dict or a :class:`World`)."""
-    return SimApp(load_world(world, seed=seed), time_scale=time_scale)
+    """An ASGI app serving ``world`` (a name, a file, a dict or a :class:`World`).
+    ``clock`` gives the ``created`` stamps (default: the wall clock); with a fixed
+    clock, the same requests in the same order get byte-identical answers."""
+    return SimApp(load_world(world, seed=seed), time_scale=time_scale, clock=clock)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,9 @@ class SimServer(ThreadedServer):
         host: str = "127.0.0.1",
         port: int = 0,
         log_level: str = "warning",
+        clock: Callable[[], float] | None = None,
     ) -> None:
-        app: SimApp = create_app(world, seed=seed, time_scale=time_scale)
+        app: SimApp = create_app(world, seed=seed, time_scale=time_scale, clock=clock)
         super().__init__(
             app,
             host=host,

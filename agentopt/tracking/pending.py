@@ -141,11 +141,7 @@ class PendingCall:
             # litellm ends a cut stream quietly, with a finish reason and usage of
             # its own making: it is truncated if the provider sent no finish reason
             # at any point (and litellm is a wrapper that tracks finish reasons).
-            cut = (
-                complete
-                and not self.provider_finished
-                and _provider_finished(stream) is False
-            )
+            cut = complete and not self.provider_finished and _provider_finished(stream) is False
             if cut:
                 error = TRUNCATED
             elif not complete and error is None:

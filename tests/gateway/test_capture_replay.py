@@ -23,11 +23,16 @@ from agentopt.sim.app import create_app
 KEY = "sk-planted-secret-0123456789"
 
 
+def _EPOCH() -> float:  # a fixed clock
+    return 1_767_225_600.0
+
+
 class _Captured:
     def __init__(self, tmp: Path, *, redact: bool = False, max_bytes: int = 64 << 20) -> None:
         self.dir = tmp / "capture"
         self.writer = CaptureWriter(self.dir, max_bytes=max_bytes)
-        self.sim_app = create_app("default", seed=7, time_scale=0.01)  # streams in chunks
+        # streams in chunks; a fixed clock, so a fresh simulator answers byte for byte
+        self.sim_app = create_app("default", seed=7, time_scale=0.01, clock=_EPOCH)
         self.server = ThreadedServer(CaptureMiddleware(self.sim_app, self.writer, redact=redact))
 
     def __enter__(self) -> _Captured:
@@ -114,11 +119,12 @@ def test_replay_against_the_simulator_reports_no_difference(
 ) -> None:
     directory, _ = captured
     exchanges = list(read_capture(directory))
-    fresh = ThreadedServer(create_app("default", seed=7, time_scale=0.0))
+    fresh = ThreadedServer(create_app("default", seed=7, time_scale=0.0, clock=_EPOCH))
     with fresh:
         results = asyncio.run(replay_capture(exchanges, fresh.url, speed=None))
     for r in results:
         assert r.error is None
+        assert r.identical, f"{r.target}: not byte for byte"
         assert r.captured.status == r.replayed.status
         assert r.captured.model == r.replayed.model
         assert (r.captured.prompt_tokens, r.captured.completion_tokens) == (

@@ -184,7 +184,9 @@ def test_a_default_litellm_stream_is_priced_and_the_caller_sees_no_usage(
     assert rec.first_byte_seconds <= rec.ttft_seconds <= rec.latency_seconds
 
 
-def test_a_litellm_stream_to_a_provider_that_refuses_stream_options(litellm, sim: SimServer) -> None:  # type: ignore[no-untyped-def]
+def test_a_litellm_stream_to_a_provider_that_refuses_stream_options(
+    litellm, sim: SimServer
+) -> None:  # type: ignore[no-untyped-def]
     """The tracker's own ``stream_options`` must not make a caller's litellm call fail:
     sent again without it, recorded with unknown usage, and not asked again."""
     with LLMTracker(cache=False) as t:
