@@ -6,6 +6,7 @@
     .venv/bin/python experiments/bench_selectors.py --frontier 0.95,0.9,0.8   # auto's frontier as text
     .venv/bin/python experiments/bench_selectors.py --calibration  # is "≥ 90 % likely best" right?
     .venv/bin/python experiments/bench_selectors.py --epsilon 0.01 --epsilon-check  # ε never costs extra
+    .venv/bin/python experiments/bench_selectors.py --equal-budget  # where the rule's money goes
 
 The equal-budget table is the CLI's ``agentopt bench selectors --budget-of
 agentopt_arm_elimination`` (see the README). Figures measured on a shared 2-core
@@ -221,6 +222,48 @@ def frontier_plot(path: str, seeds: int) -> dict[str, Any]:
     return everything
 
 
+def _per_seed(table: ReplayTable, data: ReplayData, caps: list[float]) -> dict[str, float]:
+    """``auto`` with seed k's budget set to ``caps[k − 42]``: found best, regret (points)."""
+    means = table.mean_scores("skip")
+    best = float(np.nanmax(means))
+    found, regret = [], []
+    for i, cap in enumerate(caps):
+        problem = Problem.create(
+            table.n_arms, table.n_datapoints, seed=42 + i, budget_usd=cap, arms=table.combos
+        )
+        st = run_replay(get_strategy("auto"), data, problem, BudgetUSD(cap), track_stats=False)
+        m = float(means[int(st.best if st.best is not None else 0)])
+        found.append(m >= best - 1e-12)
+        regret.append(best - m)
+    return {"found_best": float(np.mean(found)), "regret": 100 * float(np.mean(regret))}
+
+
+def equal_budget(seeds: int) -> None:
+    """Where the money goes: the published rule spends unevenly across seeds. Per
+    table: the rule uncapped (its spend per seed varies), ``auto`` and the rule held
+    to the rule's mean spend on every seed, and ``auto`` given, seed by seed, exactly
+    what the rule spent on that seed (the same money *and* the same unevenness)."""
+    ref_m = "agentopt_arm_elimination"
+    print(f"found best % / regret (points), {seeds} seeds")
+    for name in TABLES:
+        table = _table(name)
+        data = ReplayData.from_table(table)
+        ref = run_method(table, ref_m, seeds=seeds, data=data)
+        costs = [float(c) for c in ref["costs"]]
+        cap = float(ref["mean_cost_usd"])
+        auto = run_method(table, "auto", seeds=seeds, data=data, budget_usd=cap)
+        capped = run_method(table, ref_m, seeds=seeds, data=data, budget_usd=cap)
+        per = _per_seed(table, data, costs)
+        print(
+            f"{name:9s} rule uncapped (spend ${min(costs):.2f}…${max(costs):.2f}, mean "
+            f"${cap:.2f}): {100 * ref['found_best']:.0f} / {100 * ref['mean_regret']:.3f}"
+            f" | at the mean on every seed: auto {100 * auto['found_best']:.0f} / "
+            f"{100 * auto['mean_regret']:.3f}, rule {100 * capped['found_best']:.0f} / "
+            f"{100 * capped['mean_regret']:.3f} | auto at the rule's own spend per seed: "
+            f"{100 * per['found_best']:.0f} / {per['regret']:.3f}"
+        )
+
+
 def calibration(seeds: int, fractions: list[float]) -> dict[str, Any]:
     """auto under budgets: among picks the results call ≥ 90 % likely best, how many are."""
     rows = []
@@ -329,6 +372,7 @@ def main() -> None:
     ap.add_argument("--frontier-plot", default=None, help="write the frontier PNG here")
     ap.add_argument("--calibration", action="store_true")
     ap.add_argument("--epsilon-check", action="store_true")
+    ap.add_argument("--equal-budget", action="store_true", help="where the money goes")
     args = ap.parse_args()
     if args.frontier:
         frontier([float(c) for c in args.frontier.split(",")], args.seeds, args.epsilon)
@@ -343,6 +387,9 @@ def main() -> None:
         return
     if args.epsilon_check:
         epsilon_check(args.seeds, args.epsilon)
+        return
+    if args.equal_budget:
+        equal_budget(args.seeds)
         return
 
     t_all = time.perf_counter()

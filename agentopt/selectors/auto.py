@@ -133,7 +133,7 @@ class AutoStrategy(PairedEliminationStrategy):
         self._halving = 0
 
     def _halve(self) -> None:
-        """Keep the better half of the arms the round was planned for (paired means
+        """Keep the more promising half of the arms the round was planned for (:func:`leaders`
         over the shared prefix), when the budget still binds after the round. Arms
         the tests eliminated during the round count towards the half."""
         alive = self.alive()

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from agentopt.cli import main as cli
 from agentopt.replay.table import ReplayTable
-from agentopt.selectors.allocation import budget_target
+from agentopt.selectors.allocation import budget_target, optimistic_means
 from agentopt.selectors.base import Problem
 from agentopt.selectors.bench import run_benchmark, run_method
 from agentopt.selectors.registry import get_strategy
@@ -98,6 +99,28 @@ def test_any_cut_leaves_every_method_paired() -> None:
             )
             counts = state.stats.n[state.stats.n > 0]
             assert counts.max() - counts.min() <= 1, (method, n, state.stats.n)
+
+
+def test_a_halving_ranks_by_what_an_arm_could_be_not_only_its_mean() -> None:
+    nan = np.nan
+    v = np.array(
+        [
+            [1.0] * 20,  # perfect on 20
+            [0.0] + [1.0] * 19,  # one unlucky datapoint in 20
+            [1.0, 1.0, 0.0] + [1.0] * 7 + [nan] * 10,  # one error in 10 seen
+            [0.0, 0.0] + [1.0] * 18,  # two errors in 20
+            [nan] * 20,  # nothing seen
+        ]
+    )
+    up = optimistic_means(v, 1.0)
+    mean = np.nanmean(v[:4], axis=1)
+    # one standard error above the mean, the variance shrunk by one pseudo-observation
+    ss = np.nansum((v[:4] - mean[:, None]) ** 2, axis=1)
+    n = np.array([20, 20, 10, 20])
+    assert up[:4] == pytest.approx(mean + np.sqrt((ss + 0.25) / n / n))
+    assert up[4] == -np.inf
+    # same error count, less evidence: ranked higher; more errors: lower
+    assert up[0] > up[1] and up[2] > up[1] and up[1] > up[3]
 
 
 def test_budget_target_is_none_unless_the_budget_binds() -> None:
