@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -183,7 +184,9 @@ def usage_app(
     def guarded(fn: Callable[[Request], Any]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             try:
-                result = fn(request)
+                # in a worker thread: a long query never stalls the calls the
+                # daemon is serving on its event loop
+                result = await run_in_threadpool(fn, request)
             except (AgentOptError, ValueError) as exc:
                 return _json({"error": {"message": str(exc), "type": "invalid_request"}}, 400)
             return result if isinstance(result, Response) else _json(result)

@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -124,7 +125,8 @@ def create_dashboard_app(
                     return RedirectResponse(f"{prefix}/login", status_code=303)
                 return _json({"error": "unauthorised: send the daemon's API key"}, 401)
             try:
-                result = handler(request)
+                # in a worker thread: a long query never stalls the daemon's calls
+                result = await run_in_threadpool(handler, request)
                 if isinstance(result, Response):
                     return result
                 return _json(result)
