@@ -32,6 +32,11 @@ class ProcessFrontEnd(Protocol):
         """The session's endpoint (``url``, ``env_dict()``), or None."""
         ...
 
+    def base_url_for(self, tracker: LLMTracker, session: SessionInfo, upstream: str) -> str:
+        """The base URL that stands for ``upstream`` (an absolute base URL) in
+        ``session``: what a client that cannot be captured in process is pointed at."""
+        ...
+
     def stop(self, tracker: LLMTracker) -> None:
         """Release what the front-end started for ``tracker``."""
         ...

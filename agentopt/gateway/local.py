@@ -217,6 +217,9 @@ class LoopbackFrontEnd:
     def proxy(self, tracker: LLMTracker, session: SessionInfo) -> Any:
         return proxy_for(tracker, session)
 
+    def base_url_for(self, tracker: LLMTracker, session: SessionInfo, upstream: str) -> str:
+        return gateway_of(tracker).proxy(session).base_url_for(upstream)
+
     def stop(self, tracker: LLMTracker) -> None:
         stop_gateway(tracker)
 

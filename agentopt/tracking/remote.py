@@ -257,6 +257,11 @@ class _DaemonFrontEnd:
     def proxy(self, tracker: LLMTracker, session: SessionInfo) -> Any:
         return None  # no per-session server: the daemon serves every session
 
+    def base_url_for(self, tracker: LLMTracker, session: SessionInfo, upstream: str) -> str:
+        b = self._backend
+        key, path = _Upstreams(b).register(upstream)
+        return f"{b.url}/s/{b.token_for(session)}/{key}{path}"
+
     def stop(self, tracker: LLMTracker) -> None:
         return None
 

@@ -23,7 +23,14 @@ from agentopt.tracking.subprocess_env import install_popen_patch, uninstall_pope
 if TYPE_CHECKING:
     from agentopt.tracking.tracker import LLMTracker
 
-__all__ = ["install", "proxy_for", "session_env_for", "stop_gateway", "uninstall"]
+__all__ = [
+    "base_url_for",
+    "install",
+    "proxy_for",
+    "session_env_for",
+    "stop_gateway",
+    "uninstall",
+]
 
 _lock = threading.Lock()
 _users: list[LLMTracker] = []
@@ -84,6 +91,16 @@ def proxy_for(tracker: LLMTracker, session: SessionInfo) -> Any:
     if not tracker.running:
         return None
     return _front(tracker).proxy(tracker, session)
+
+
+def base_url_for(tracker: LLMTracker, session: SessionInfo, upstream: str) -> str | None:
+    """The base URL standing for ``upstream`` in ``session`` on the tracker's
+    front-end (its gateway started if needed), or None when the tracker is not
+    running or its front-end cannot say."""
+    if not tracker.running:
+        return None
+    fn = getattr(_front(tracker), "base_url_for", None)
+    return None if fn is None else str(fn(tracker, session, upstream))
 
 
 def stop_gateway(tracker: LLMTracker) -> None:

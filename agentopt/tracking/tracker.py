@@ -171,8 +171,9 @@ class LLMTracker:
             self._backend.pipeline()
             self._running = True
             httpx_capture.install(self)
-            from agentopt.tracking import litellm_capture, subprocess_front
+            from agentopt.tracking import client_capture, litellm_capture, subprocess_front
 
+            client_capture.install()
             litellm_capture.install(self)
             subprocess_front.install(self)
         return self
@@ -182,7 +183,7 @@ class LLMTracker:
         with self._lock:
             if not self._running:
                 return
-            from agentopt.tracking import litellm_capture, subprocess_front
+            from agentopt.tracking import client_capture, litellm_capture, subprocess_front
 
             litellm_capture.abandon_streams(self)
             for s in list(self._live.values()):
@@ -191,6 +192,7 @@ class LLMTracker:
             self._backend.pipeline().finish_open()
             self._running = False
             httpx_capture.uninstall(self)
+            client_capture.uninstall()
             litellm_capture.uninstall(self)
             subprocess_front.uninstall(self)
             self._backend.flush()
