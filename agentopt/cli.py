@@ -83,6 +83,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--retention-days", type=float, default=None, help="delete records older than this"
     )
     serve.add_argument(
+        "--policy-module",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="import a file of Router classes at startup (as module <file stem>, so "
+        "'<stem>:Class' policies resolve); repeatable",
+    )
+    serve.add_argument(
+        "--routing-policy",
+        default=None,
+        metavar="POLICY",
+        help="default router of every call no alias or session router routes: a router "
+        "name (random, thompson, ...) or module:Class",
+    )
+    serve.add_argument(
+        "--candidate-models",
+        default=None,
+        metavar="M1,M2",
+        help="comma-separated models the --routing-policy picks from",
+    )
+    serve.add_argument("--seed", type=int, default=None, help="seed of the --routing-policy")
+    serve.add_argument(
         "--drain-seconds",
         type=float,
         default=30.0,

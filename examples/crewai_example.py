@@ -1,7 +1,7 @@
 """CrewAI: a planner agent and a solver agent in one crew; pick their models, then route.
 
 The candidates are CrewAI's own ``LLM`` objects. CrewAI's telemetry and trace
-prompts are turned off (they would call the network). The crew runs its tasks
+prompts are turned off while the example runs (they would call the network). The crew runs its tasks
 itself, so the router here picks a model for every call from one pool and learns
 from each datapoint's score. Runs offline against the simulated provider::
 
@@ -10,9 +10,17 @@ from each datapoint's score. Runs offline against the simulated provider::
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
-for _var, _value in {
+from _scaffold import route, run_on_simulator, scoped_env, select
+
+from agentopt import ThompsonRouter
+from agentopt.demo import arithmetic_dataset
+
+# CrewAI's switches for running offline, set only while CrewAI loads and while main()
+# runs, then removed: OTEL_SDK_DISABLED in particular would turn OpenTelemetry off for
+# everything else in the process.
+CREWAI_OFFLINE = {
     "CREWAI_DISABLE_TELEMETRY": "true",
     "CREWAI_TRACING_ENABLED": "false",
     # CrewAI's own switch that skips the first-run "view your traces? [y/N]" prompt
@@ -20,15 +28,10 @@ for _var, _value in {
     "CREWAI_TESTING": "true",
     "OTEL_SDK_DISABLED": "true",
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-}.items():
-    os.environ.setdefault(_var, _value)
+}
 
-from typing import Any  # noqa: E402
-
-from crewai import LLM, Agent, Crew, Task  # noqa: E402
-
-from agentopt import LLMTracker, ModelSelector, SimServer, ThompsonRouter  # noqa: E402
-from agentopt.demo import arithmetic_dataset, grade_answer  # noqa: E402
+with scoped_env(CREWAI_OFFLINE):
+    from crewai import LLM, Agent, Crew, Task
 
 PLANNERS = ["gpt-4.1-nano", "gpt-4o"]
 SOLVERS = ["gpt-4o-mini", "gpt-5-mini"]
@@ -68,32 +71,26 @@ class PlannerSolverCrew:
 
 
 def main(base_url: str, n: int = 4) -> dict[str, Any]:
+    with scoped_env(CREWAI_OFFLINE):
+        return _select_and_route(base_url, n)
+
+
+def _select_and_route(base_url: str, n: int) -> dict[str, Any]:
     def llm(model: str) -> LLM:
         return LLM(model=f"openai/{model}", base_url=base_url, api_key="sim")
 
     data = arithmetic_dataset(n)
-    selector = ModelSelector(
-        agent=PlannerSolverCrew,
-        models={"planner": [llm(m) for m in PLANNERS], "solver": [llm(m) for m in SOLVERS]},
-        eval_fn=grade_answer,
-        dataset=data,
-        seed=0,
+    results = select(
+        PlannerSolverCrew,
+        {"planner": [llm(m) for m in PLANNERS], "solver": [llm(m) for m in SOLVERS]},
+        data,
     )
-    results = selector.select_best(progress=False)
-    results.print_summary()
 
     router = ThompsonRouter(sorted({*PLANNERS, *SOLVERS}), seed=0)
     crew = PlannerSolverCrew({"planner": llm(PLANNERS[0]), "solver": llm(SOLVERS[0])})
-    with LLMTracker(router=router, cache=False, cache_dir=None) as tracker:
-        for i, (question, expected) in enumerate(data):
-            with tracker.track(data_id=i):
-                answer = crew.run(question)
-            tracker.feedback(data_id=i, score=grade_answer(expected, answer))
-        records = tracker.get_records()
-    print(router.stats()["arms"])
+    records = route(router, crew.run, data)
     return {"results": results, "router": router, "records": records}
 
 
 if __name__ == "__main__":
-    with SimServer("default", time_scale=0.0) as sim:
-        main(sim.openai_base_url)
+    run_on_simulator(main)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from _scaffold import route, run_on_simulator, select
 from langchain_openai import ChatOpenAI
 from langgraph.graph import END, START, StateGraph
 
-from agentopt import LLMTracker, ModelSelector, SimServer, ThompsonRouter, track_agent
-from agentopt.demo import arithmetic_dataset, grade_answer
+from agentopt import ThompsonRouter, track_agent
+from agentopt.demo import arithmetic_dataset
 
 PLANNERS = ["gpt-4.1-nano", "gpt-4o"]
 SOLVERS = ["gpt-4o-mini", "gpt-5-mini"]
@@ -60,28 +61,17 @@ def main(base_url: str, n: int = 8) -> dict[str, Any]:
         return ChatOpenAI(model=model, base_url=base_url, api_key="sim", max_retries=0)
 
     data = arithmetic_dataset(n)
-    selector = ModelSelector(
-        agent=PlannerSolverGraph,
-        models={"planner": [llm(m) for m in PLANNERS], "solver": [llm(m) for m in SOLVERS]},
-        eval_fn=grade_answer,
-        dataset=data,
-        seed=0,
+    results = select(
+        PlannerSolverGraph,
+        {"planner": [llm(m) for m in PLANNERS], "solver": [llm(m) for m in SOLVERS]},
+        data,
     )
-    results = selector.select_best(progress=False)
-    results.print_summary()
 
     router = ThompsonRouter({"planner": PLANNERS, "solver": SOLVERS}, seed=0)
     agent = PlannerSolverGraph({"planner": llm(PLANNERS[0]), "solver": llm(SOLVERS[0])})
-    with LLMTracker(router=router, cache=False, cache_dir=None) as tracker:
-        for i, (question, expected) in enumerate(data):
-            with tracker.track(data_id=i):
-                answer = agent.run(question)
-            tracker.feedback(data_id=i, score=grade_answer(expected, answer))
-        records = tracker.get_records()
-    print(router.stats()["arms"])
+    records = route(router, agent.run, data)
     return {"results": results, "router": router, "records": records}
 
 
 if __name__ == "__main__":
-    with SimServer("default", time_scale=0.0) as sim:
-        main(sim.openai_base_url)
+    run_on_simulator(main)

@@ -9,14 +9,14 @@ The SDK's trace export is turned off: it would call OpenAI. Runs offline::
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
+from _scaffold import route, run_on_simulator, select
 from agents import Agent, OpenAIResponsesModel, Runner, set_tracing_disabled
 from openai import AsyncOpenAI
 
-from agentopt import LLMTracker, ModelSelector, SimServer, ThompsonRouter, track_agent
-from agentopt.demo import arithmetic_dataset, grade_answer
+from agentopt import ThompsonRouter, track_agent
+from agentopt.demo import arithmetic_dataset
 
 set_tracing_disabled(True)
 
@@ -53,39 +53,23 @@ def main(base_url: str, n: int = 8) -> dict[str, Any]:
     client = AsyncOpenAI(base_url=base_url, api_key="sim", max_retries=0)
 
     data = arithmetic_dataset(n)
-    selector = ModelSelector(
-        agent=PlannerSolver,
-        models={
+    results = select(
+        PlannerSolver,
+        {
             "planner": [model(m, client) for m in PLANNERS],
             "solver": [model(m, client) for m in SOLVERS],
         },
-        eval_fn=grade_answer,
-        dataset=data,
-        seed=0,
+        data,
     )
-    results = selector.select_best(progress=False)
-    results.print_summary()
 
     router = ThompsonRouter({"planner": PLANNERS, "solver": SOLVERS}, seed=0)
     client = AsyncOpenAI(base_url=base_url, api_key="sim", max_retries=0)
     agent = PlannerSolver(
         {"planner": model(PLANNERS[0], client), "solver": model(SOLVERS[0], client)}
     )
-
-    async def route_all(tracker: LLMTracker) -> None:
-        for i, (question, expected) in enumerate(data):
-            with tracker.track(data_id=i):
-                answer = await agent.run(question)
-            tracker.feedback(data_id=i, score=grade_answer(expected, answer))
-
-    with LLMTracker(router=router, cache=False, cache_dir=None) as tracker:
-        # one event loop for the whole loop: the async client keeps its connections on it
-        asyncio.run(route_all(tracker))
-        records = tracker.get_records()
-    print(router.stats()["arms"])
+    records = route(router, agent.run, data)  # async: one event loop for every datapoint
     return {"results": results, "router": router, "records": records}
 
 
 if __name__ == "__main__":
-    with SimServer("default", time_scale=0.0) as sim:
-        main(sim.openai_base_url)
+    run_on_simulator(main)

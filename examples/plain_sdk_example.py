@@ -12,9 +12,10 @@ from typing import Any
 
 import anthropic
 import openai
+from _scaffold import route, run_on_simulator, select
 
-from agentopt import LLMTracker, ModelSelector, SimServer, ThompsonRouter, track_agent
-from agentopt.demo import arithmetic_dataset, grade_answer
+from agentopt import ThompsonRouter, track_agent
+from agentopt.demo import arithmetic_dataset
 
 PLANNERS = ["claude-haiku-4-5", "claude-opus-4-6"]  # Anthropic Messages API
 SOLVERS = ["gpt-4o-mini", "gpt-5-mini"]  # OpenAI Chat Completions
@@ -54,28 +55,17 @@ class PlannerSolver:
 
 def main(base_url: str, n: int = 8) -> dict[str, Any]:
     data = arithmetic_dataset(n)
-    selector = ModelSelector(
-        agent=lambda models: PlannerSolver(models, base_url),
-        models={"planner": PLANNERS, "solver": SOLVERS},
-        eval_fn=grade_answer,
-        dataset=data,
-        seed=0,
+    results = select(
+        lambda models: PlannerSolver(models, base_url),
+        {"planner": PLANNERS, "solver": SOLVERS},
+        data,
     )
-    results = selector.select_best(progress=False)
-    results.print_summary()
 
     router = ThompsonRouter({"planner": PLANNERS, "solver": SOLVERS}, seed=0)
     agent = PlannerSolver({"planner": PLANNERS[0], "solver": SOLVERS[0]}, base_url)
-    with LLMTracker(router=router, cache=False, cache_dir=None) as tracker:
-        for i, (question, expected) in enumerate(data):
-            with tracker.track(data_id=i):
-                answer = agent.run(question)
-            tracker.feedback(data_id=i, score=grade_answer(expected, answer))
-        records = tracker.get_records()
-    print(router.stats()["arms"])
+    records = route(router, agent.run, data)
     return {"results": results, "router": router, "records": records}
 
 
 if __name__ == "__main__":
-    with SimServer("default", time_scale=0.0) as sim:
-        main(sim.openai_base_url)
+    run_on_simulator(main)

@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from agentopt.exceptions import ConfigError
+from agentopt.gateway.policies import default_policy, load_policy_module
 
 __all__ = ["cli_main"]
 
@@ -36,6 +37,13 @@ def cli_main(args: argparse.Namespace) -> int:
     api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
     if args.port < 0 or args.port > 65535:
         raise ConfigError(f"--port must be in 0..65535, got {args.port}")
+    for path in getattr(args, "policy_module", None) or ():
+        load_policy_module(path)
+    default_router = default_policy(
+        getattr(args, "routing_policy", None),
+        getattr(args, "candidate_models", None),
+        getattr(args, "seed", None),
+    )
     daemon = Daemon(
         config,
         store=args.store,
@@ -43,6 +51,7 @@ def cli_main(args: argparse.Namespace) -> int:
         api_key=api_key,
         openai_base_url=args.openai_base_url,
         anthropic_base_url=args.anthropic_base_url,
+        default_router=default_router,
     )
     try:
         server = DaemonServer(

@@ -82,7 +82,24 @@ def control_app(daemon: Daemon, app: DaemonApp) -> Any:
 
     async def open_session(request: Request) -> Any:
         data = await body_of(request)
-        alias = data.get("alias") or data.get("router")
+        alias = data.get("alias")
+        spec = data.get("router")
+        router: Any = None
+        own_router = False
+        if isinstance(spec, str):  # an alias name
+            alias = alias or spec
+        elif isinstance(spec, dict):  # Router.config(): the session's own policy
+            from agentopt.routers.registry import router_from_config
+
+            router, own_router = router_from_config(spec), True
+        elif "router" in data and spec is None:  # opt out of the daemon's default policy
+            own_router = True
+        elif spec is not None:
+            raise GatewayError(
+                400, "router: an alias name, {'policy': ..., 'kwargs': {...}}, or null"
+            )
+        if own_router and alias is not None:
+            raise GatewayError(400, "a session takes an alias or a router of its own, not both")
         if alias is not None and alias not in daemon.aliases:
             raise GatewayError(
                 400,
@@ -95,6 +112,8 @@ def control_app(daemon: Daemon, app: DaemonApp) -> Any:
             alias=alias,
             session_id=data.get("session_id"),
             anonymous=bool(data.get("anonymous")),
+            router=router,
+            own_router=own_router,
         )
         return s.public(), 201
 

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentopt.exceptions import ConfigError
+from agentopt.exceptions import ConfigError, RoutingError
 from agentopt.gateway.config import GatewayConfig
 from agentopt.gateway.keys import KeyRing, scrub_secrets
 from agentopt.gateway.resolve import Alias, GatewayError, Target, resolve_name
@@ -31,7 +31,7 @@ from agentopt.gateway.sessions import CallSession, DaemonSession, SessionTable
 from agentopt.gateway.upstreams import Upstreams
 from agentopt.pricing import PriceBook
 from agentopt.records import CallRecord
-from agentopt.routers.context import Feedback
+from agentopt.routers.context import Feedback, RouteContext
 from agentopt.tracking import summary
 from agentopt.tracking.pipeline import Pipeline
 from agentopt.tracking.providers import OFFICIAL_BASE_URLS, ProviderRegistry, default_registry
@@ -85,8 +85,12 @@ class Daemon:
         state_dir: str | Path | None = None,
         price_book: PriceBook | None = None,
         environ: dict[str, str] | None = None,
+        default_router: Any = None,
     ) -> None:
         self.config = config = config or GatewayConfig()
+        #: the policy of every call no alias, pinned route or session router routes
+        #: (``agentopt serve --routing-policy``)
+        self.default_router = default_router
         self.api_key = api_key or None
         self.keys = KeyRing(config, environ=environ, daemon_key=self.api_key)
         self.registry = self._registry(openai_base_url, anthropic_base_url)
@@ -224,6 +228,50 @@ class Daemon:
             # targets whose breaker is open go last (tried only if nothing else answers)
             return a, sorted(targets, key=lambda t: not self.available(t))
         return None, [resolve_name(model, wire, self.registry)]
+
+    def policy_choice(
+        self,
+        session: DaemonSession | None,
+        ids: dict[str, str | None],
+        requested: str,
+        body: Any,
+        provider: str | None,
+    ) -> str | None:
+        """The model a policy router picks for a call no alias or pinned route
+        decided: the session's own router (``POST /sessions`` with ``router``),
+        else the daemon's default; None keeps the caller's model. A router that
+        fails is logged and the call goes out unrouted; a routing error (a
+        budget spent) is the caller's 429."""
+        if session is not None and session.own_router:
+            router = session.router
+        else:
+            router = self.default_router
+        if router is None:
+            return None
+        sid = ids.get("session_id")
+        history = tuple(self.store.query(session_id=sid)) if sid else ()
+        ctx = RouteContext.for_call(
+            requested,
+            body if isinstance(body, dict) else None,
+            provider=provider,
+            data_id=ids.get("data_id"),
+            combo_id=ids.get("combo_id"),
+            agent_id=ids.get("agent_id"),
+            session_id=sid,
+            call_index=len(history),
+            history=history,
+        )
+        try:
+            choice = router.route(ctx)
+        except RoutingError as exc:
+            raise GatewayError(429, str(exc), kind="rate_limit_error") from exc
+        except Exception:
+            log.exception("agentopt gateway: router %r failed; keeping %r", router, requested)
+            return None
+        if choice is not None and not isinstance(choice, str):
+            log.error("agentopt gateway: router %r returned %r, not a model name", router, choice)
+            return None
+        return choice or None
 
     # -- resilience ---------------------------------------------------------------
 

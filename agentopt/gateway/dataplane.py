@@ -181,7 +181,9 @@ class DataPlane:
         session_ids = {**(session.ids() if session else {}), **{k: v for k, v in ids.items() if v}}
         pinned = headers.get("x-agentopt-route")
         try:
-            if pinned:  # a remote tracker's own router already chose
+            if not pinned and not (session and session.alias) and requested not in d.aliases:
+                pinned = d.policy_choice(session, session_ids, requested, data, wire)
+            if pinned:  # a remote tracker's own router, or a policy router, already chose
                 alias = None
                 targets = [d.targets(pinned, wire, data, session_ids, None)[1][0]]
             else:
@@ -491,6 +493,13 @@ class DataPlane:
                 await error(send, exc.status, f"agentopt gateway: {exc}", kind=exc.kind, wire=wire)
                 return
             pinned = choice = targets[0].choice
+        elif pinned is None and isinstance(requested, str):
+            try:
+                pinned = d.policy_choice(session, session.ids(), requested, data, spec.name)
+            except GatewayError as exc:
+                await error(send, exc.status, f"agentopt gateway: {exc}", kind=exc.kind, wire=wire)
+                return
+            choice = pinned or choice
         call_id = _new_id()
         cs = d.call_session(session, {}, call_id, alias, pinned)
         out = [

@@ -2,7 +2,9 @@
 
 A control-plane client (a remote tracker, a script) opens a session with its
 ``data_id`` / ``combo_id`` / ``agent_id`` and optionally an alias whose router
-routes every call of the session. The session's **token** (not its id) is
+routes every call of the session, or a router of its own (``{"policy",
+"kwargs"}``, rebuilt by the daemon), or ``router: null`` to opt out of the
+daemon's default policy. The session's **token** (not its id) is
 what a child process gets in its base URLs, so knowing a session id is not
 enough to spend the engine's keys; the token expires when the session closes.
 """
@@ -46,6 +48,10 @@ class DaemonSession:
     alias: str | None = None
     anonymous: bool = False  # stands for "no session": its calls carry no ids
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the session's own policy router (None with ``own_router``: unrouted)
+    router: Any = None
+    #: whether the session chose its router (else the daemon's default applies)
+    own_router: bool = False
 
     def ids(self) -> dict[str, str | None]:
         return {
@@ -56,7 +62,10 @@ class DaemonSession:
         }
 
     def public(self) -> dict[str, Any]:
-        return {**self.ids(), "alias": self.alias, "token": self.token}
+        out = {**self.ids(), "alias": self.alias, "token": self.token}
+        if self.own_router:
+            out["router"] = None if self.router is None else self.router.config()
+        return out
 
 
 def _str(v: object) -> str | None:
@@ -80,6 +89,8 @@ class SessionTable:
         alias: str | None = None,
         session_id: str | None = None,
         anonymous: bool = False,
+        router: Any = None,
+        own_router: bool = False,
     ) -> DaemonSession:
         s = DaemonSession(
             session_id=session_id or uuid.uuid4().hex,
@@ -89,6 +100,8 @@ class SessionTable:
             agent_id=_str(agent_id),
             alias=alias,
             anonymous=anonymous,
+            router=router,
+            own_router=own_router,
         )
         with self._lock:
             self._by_token[s.token] = s

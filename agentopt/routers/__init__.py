@@ -34,7 +34,12 @@ if TYPE_CHECKING:
     from agentopt.routers.limits import Limits, Quota
     from agentopt.routers.mabwiser_router import MABWiserRouter
     from agentopt.routers.prompt import PromptRouter
-    from agentopt.routers.registry import available_routers, get_router, register_router
+    from agentopt.routers.registry import (
+        available_routers,
+        get_router,
+        register_router,
+        router_from_config,
+    )
 
 __all__ = [
     "ContextualRouter",
@@ -56,6 +61,7 @@ __all__ = [
     "available_routers",
     "get_router",
     "register_router",
+    "router_from_config",
 ]
 
 _LAZY = {
@@ -75,6 +81,7 @@ _LAZY = {
     "available_routers": "agentopt.routers.registry",
     "get_router": "agentopt.routers.registry",
     "register_router": "agentopt.routers.registry",
+    "router_from_config": "agentopt.routers.registry",
 }
 
 

@@ -521,7 +521,32 @@ class Router:
 
     # ------------------------------------------------------------------ state
     def config(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-serialisable; the clock is not saved)."""
+        """The router as a daemon rebuilds it: ``{"policy": ..., "kwargs": {...}}``.
+
+        ``policy`` is the registered name of a built-in policy (``"random"``,
+        ``"thompson"``), else ``"module:Class"``; ``kwargs`` is
+        :meth:`_config_kwargs`. :func:`~agentopt.routers.registry.router_from_config`
+        (and ``agentopt serve``, for ``POST /sessions`` with ``router``) turns it
+        back into a router."""
+        from agentopt.routers.registry import policy_name
+
+        return {"policy": policy_name(type(self)), "kwargs": self._config_kwargs()}
+
+    @classmethod
+    def from_config(cls: type[R], **kwargs: Any) -> R:
+        """The router built from :meth:`_config_kwargs` output (``cls(**kwargs)``);
+        override it when the arguments need preprocessing."""
+        return cls(**kwargs)
+
+    def _config_kwargs(self) -> dict[str, Any]:
+        """The ``__init__`` arguments that rebuild this router, JSON-serialisable
+        (the clock is not saved). A router whose ``__init__`` does not call ours
+        implements it to be serialised."""
+        if "arms" not in vars(self):  # our __init__ did not run
+            raise ConfigError(
+                f"{type(self).__name__} cannot be serialised: implement _config_kwargs() "
+                "returning its __init__ arguments as a JSON-serialisable dict"
+            )
         cfg: dict[str, Any] = {
             "candidates": self.arms.to_json(),
             "seed": self.seed,

@@ -3,18 +3,30 @@
 The registry maps names to :class:`Router` subclasses; :func:`get_router`
 also accepts a class or a ready instance, so every API that takes a router
 takes any of the three. Users add their own with :func:`register_router`.
+
+A *policy string* names a router class for the wire: a registered name, or
+``"module:Class"`` (:func:`resolve_policy`); :meth:`Router.config` gives
+``{"policy": ..., "kwargs": {...}}`` and :func:`router_from_config` rebuilds it.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from agentopt.exceptions import ConfigError
 from agentopt.routers.base import Router
 
-__all__ = ["available_routers", "get_router", "register_router", "router_class"]
+__all__ = [
+    "available_routers",
+    "get_router",
+    "policy_name",
+    "register_router",
+    "resolve_policy",
+    "router_class",
+    "router_from_config",
+]
 
 _REGISTRY: dict[str, type[Router]] = {}
 _BUILTIN_MODULES = (
@@ -92,3 +104,64 @@ def get_router(router: str | Router | type[Router], /, **kwargs: Any) -> Router:
     if isinstance(router, str):
         return router_class(router)(**kwargs)
     raise ConfigError(f"get_router: expected a name, a Router class or instance, got {router!r}")
+
+
+def policy_name(cls: type[Router]) -> str:
+    """The policy string of a router class: its registered name, else
+    ``"module:Class"``."""
+    _load_builtins()
+    key = _norm(getattr(cls, "name", "") or "")
+    if key and _REGISTRY.get(key) is cls:
+        return key
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def resolve_policy(policy: str) -> type[Router]:
+    """The router class a policy string names: a registered name (``"random"``),
+    or ``"module:Class"``, imported with :mod:`importlib` (a module ``agentopt
+    serve --policy-module`` loaded, or any module on the path)."""
+    if not isinstance(policy, str) or not policy.strip():
+        raise ConfigError(f"policy must be a router name or 'module:Class', got {policy!r}")
+    module_name, sep, qualname = policy.strip().partition(":")
+    if not sep:
+        return router_class(policy)
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"policy {policy!r}: cannot import module {module_name!r} ({exc}); load its file "
+            "with 'agentopt serve --policy-module FILE' or put it on the PYTHONPATH"
+        ) from exc
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise ConfigError(f"policy {policy!r}: module {module_name!r} has no {qualname!r}")
+    if not (isinstance(obj, type) and issubclass(obj, Router)):
+        raise ConfigError(f"policy {policy!r}: {obj!r} is not a Router subclass")
+    return obj
+
+
+def router_from_config(config: Mapping[str, Any]) -> Router:
+    """A router rebuilt from :meth:`Router.config` output,
+    ``{"policy": name or "module:Class", "kwargs": {...}}``, by the class's
+    ``from_config(**kwargs)``."""
+    if not isinstance(config, Mapping) or not isinstance(config.get("policy"), str):
+        raise ConfigError(
+            f"a router config is {{'policy': name or 'module:Class', 'kwargs': {{...}}}}, "
+            f"got {config!r}"
+        )
+    unknown = sorted(set(config) - {"policy", "kwargs"})
+    if unknown:
+        raise ConfigError(f"router config: unknown keys {unknown} (expected policy, kwargs)")
+    kwargs = config.get("kwargs")
+    kwargs = {} if kwargs is None else kwargs
+    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+        raise ConfigError(f"router config: 'kwargs' must be an object, got {kwargs!r}")
+    policy = config["policy"]
+    cls = resolve_policy(policy)
+    try:
+        return cls.from_config(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(
+            f"policy {policy!r}: cannot build it from kwargs {dict(kwargs)}: {exc}"
+        ) from exc

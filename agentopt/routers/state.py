@@ -24,7 +24,7 @@ def router_state(router: Router, fmt: str) -> dict[str, Any]:
     return {
         "format": fmt,
         "router": router.name,
-        "config": router.config(),
+        "config": router._config_kwargs(),
         "rng": router.rng.bit_generator.state,
         "arms": {
             "pulls": router._pulls.tolist(),

@@ -314,6 +314,10 @@ class RemoteBackend:
                 "combo_id": session.combo_id,
                 "agent_id": session.agent_id,
             }
+            if session.router is not None:
+                # this session routes here (its choice travels as x-agentopt-route):
+                # the daemon's default policy must not route it again
+                body["router"] = None
         token = str(self.control.call("POST", "/sessions", json=body)["token"])
         with self._lock:
             if session is None:

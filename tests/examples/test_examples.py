@@ -5,6 +5,7 @@ recorded), then a router inside LLMTracker that routes every call and learns fro
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,8 @@ CASES = {
 
 
 def _load(name: str) -> ModuleType:
+    if str(EXAMPLES) not in sys.path:  # as when run as a script: examples/_scaffold.py
+        sys.path.insert(0, str(EXAMPLES))
     spec = importlib.util.spec_from_file_location(f"examples.{name}", EXAMPLES / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -59,8 +62,13 @@ def test_every_example_is_tested() -> None:
 @pytest.mark.parametrize("name", list(CASES))
 def test_example_selects_and_routes(name: str, sim: SimServer) -> None:
     n, per_node = CASES[name]
+    environ = dict(os.environ)
     module = _load(name)
     out: dict[str, Any] = module.main(sim.openai_base_url)
+    # an example's own settings stay inside it (CrewAI's OTEL_SDK_DISABLED would switch
+    # OpenTelemetry off for the rest of the process)
+    for var in {"OTEL_SDK_DISABLED", *getattr(module, "CREWAI_OFFLINE", ())}:
+        assert os.environ.get(var) == environ.get(var), var
     planners, solvers = module.PLANNERS, module.SOLVERS
 
     # selection over the framework's model objects: labelled by model name, priced, recorded

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -21,42 +20,9 @@ import pytest
 from agentopt._serving import ThreadedServer
 from agentopt.sim import SimServer
 from agentopt.tracking.store import SQLiteRecordStore
-from tests.gateway.daemon_kit import PLANTED
+from tests.gateway.daemon_kit import PLANTED, CannedUpstream, ServeProcess, sim_args
 
 pytestmark = pytest.mark.xdist_group("daemon")
-
-
-class Daemon:
-    """``agentopt serve`` in a child process."""
-
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agentopt.cli", "serve", "--port", "0", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **PLANTED, "LITELLM_LOCAL_MODEL_COST_MAP": "True", **(env or {})},
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if "listening on" not in line:
-            out, err = self.proc.communicate(timeout=30)
-            raise AssertionError(f"daemon did not start: {line}{out}\n{err}")
-        self.url = line.rsplit(" ", 1)[1].strip()
-
-    def stop(self) -> tuple[int, str, str]:
-        self.proc.send_signal(signal.SIGTERM)
-        out, err = self.proc.communicate(timeout=60)
-        return self.proc.returncode, out, err
-
-
-def _sim_args(sim: SimServer) -> list[str]:
-    return [
-        "--openai-base-url",
-        sim.openai_base_url,
-        "--anthropic-base-url",
-        sim.anthropic_base_url,
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +35,7 @@ def test_serve_records_survive_a_restart_and_errors_print_no_traceback(
     sim: SimServer, tmp_path: Path
 ) -> None:
     store = tmp_path / "records.sqlite"
-    d = Daemon("--store", str(store), *_sim_args(sim))
+    d = ServeProcess("--store", str(store), *sim_args(sim))
     client = openai.OpenAI(base_url=d.url + "/v1", api_key="anything", max_retries=0)
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "a"}])
     # the upstream drops the connection half-way through the body, on every attempt
@@ -101,7 +67,7 @@ def test_serve_records_survive_a_restart_and_errors_print_no_traceback(
     for key in PLANTED.values():
         assert key not in out + err
     assert "5 records" in out
-    d2 = Daemon("--store", str(store), *_sim_args(sim))
+    d2 = ServeProcess("--store", str(store), *sim_args(sim))
     httpx.post(
         d2.url + "/v1/messages",
         json={
@@ -134,49 +100,21 @@ def test_serve_records_survive_a_restart_and_errors_print_no_traceback(
     assert report.returncode == 0 and "claude-haiku-4-5" in report.stdout
 
 
-class GatedUpstream:
-    """An OpenAI-compatible upstream that holds every answer until released."""
+class GatedUpstream(CannedUpstream):
+    """Holds every answer until released."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        while (await receive()).get("more_body"):
-            pass
+    async def before_answer(self, scope: Any) -> None:
         await asyncio.to_thread(self.release.wait, 60)
-        body = json.dumps(
-            {
-                "id": "x",
-                "object": "chat.completion",
-                "created": 0,
-                "model": "gpt-4o-mini",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": "ok"},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
 
 def test_sigterm_drains_calls_in_flight_and_flushes_every_record(tmp_path: Path) -> None:
     gate = GatedUpstream()
     store = tmp_path / "records.sqlite"
     with ThreadedServer(gate, name="gated-upstream") as upstream:
-        d = Daemon("--store", str(store), "--openai-base-url", upstream.url + "/v1")
+        d = ServeProcess("--store", str(store), "--openai-base-url", upstream.url + "/v1")
 
         def call(i: int) -> int:
             r = httpx.post(

@@ -19,49 +19,21 @@ from agentopt.gateway.config import GatewayConfig
 from agentopt.gateway.daemon import Daemon
 from agentopt.gateway.service import DaemonServer
 from agentopt.sim import SimServer
-from tests.gateway.daemon_kit import PLANTED, files_under, serving
+from tests.gateway.daemon_kit import PLANTED, CannedUpstream, files_under, serving
 
 pytestmark = pytest.mark.xdist_group("daemon")
 
 DAEMON_KEY = "agk-daemon-key-7e3f19a2"
 
 
-class CaptureUpstream:
-    """An OpenAI-compatible upstream that remembers the headers it received."""
+class CaptureUpstream(CannedUpstream):
+    """Remembers the headers it received."""
 
     def __init__(self) -> None:
         self.seen: list[dict[str, str]] = []
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
+    async def before_answer(self, scope: Any) -> None:
         self.seen.append({k.decode(): v.decode() for k, v in scope["headers"]})
-        while (await receive()).get("more_body"):
-            pass
-        body = json.dumps(
-            {
-                "id": "x",
-                "object": "chat.completion",
-                "created": 0,
-                "model": "gpt-4o-mini",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": "ok"},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
 
 @pytest.fixture

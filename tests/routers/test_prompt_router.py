@@ -219,4 +219,4 @@ def test_bad_arguments_are_config_errors() -> None:
 
 def test_registered_by_name_with_json_parameters() -> None:
     r = get_router("prompt", candidates=["a", "b"], quality_floor=0.95, prices={"a": [1, 2]})
-    assert isinstance(r, PromptRouter) and r.config()["quality_floor"] == 0.95
+    assert isinstance(r, PromptRouter) and r.config()["kwargs"]["quality_floor"] == 0.95

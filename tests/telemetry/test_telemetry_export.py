@@ -137,10 +137,7 @@ def test_two_metric_sets_never_share_counters() -> None:
 
 
 @pytest.fixture()
-def spans(monkeypatch: pytest.MonkeyPatch) -> tuple[OTelExporter, InMemorySpanExporter]:
-    # another test in this process may have switched the SDK off (the CrewAI example
-    # sets OTEL_SDK_DISABLED, which makes every TracerProvider a no-op)
-    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+def spans() -> tuple[OTelExporter, InMemorySpanExporter]:
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
