@@ -115,6 +115,8 @@ def control_app(daemon: Daemon, app: DaemonApp) -> Any:
             router=router,
             own_router=own_router,
         )
+        if own_router:
+            s.extra["router"] = spec
         return s.public(), 201
 
     async def close_session(request: Request) -> Any:

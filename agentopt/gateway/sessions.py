@@ -64,7 +64,7 @@ class DaemonSession:
     def public(self) -> dict[str, Any]:
         out = {**self.ids(), "alias": self.alias, "token": self.token}
         if self.own_router:
-            out["router"] = None if self.router is None else self.router.config()
+            out["router"] = self.extra.get("router")  # the config it was opened with
         return out
 
 

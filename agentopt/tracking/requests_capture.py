@@ -43,6 +43,7 @@ class _PipelineResponse(urllib3.HTTPResponse):
         while True:
             data = reader.read1(amt if amt else -1)
             if not data:
+                reader.close()  # the body ended: release the pipeline's response
                 return
             yield data
 

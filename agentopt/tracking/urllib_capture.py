@@ -8,7 +8,8 @@ the request was prepared and before error processing. An LLM call becomes an
 handler's TLS context and the request's timeout); the pipeline's response comes
 back as the ``addinfourl`` urllib returns, its body read as the pipeline
 yields it, so ``HTTPError`` for a 4xx/5xx status still comes from urllib's own
-error processor. Requests through a proxy (``ProxyHandler``) pass untouched.
+error processor. A request the ``ProxyHandler`` sent through a proxy is
+forwarded through the same proxy.
 See :mod:`agentopt.tracking.client_capture`.
 """
 
@@ -43,14 +44,14 @@ def patch() -> Callable[[], None]:
     def do_open(self: Any, http_class: Any, req: urllib.request.Request, **conn_args: Any) -> Any:
         found = llm_call(req.get_method(), req.full_url)
         data = req.data
-        if found is None or req.has_proxy() or not (data is None or isinstance(data, bytes)):
+        if found is None or not (data is None or isinstance(data, bytes)):
             return original(self, http_class, req, **conn_args)
         pipeline, session = found
         headers = dict(req.unredirected_hdrs)
         headers.update((k, v) for k, v in req.header_items() if k not in headers)
         headers.pop("Host", None)
         hreq = httpx.Request(req.get_method(), req.full_url, headers=headers, content=data)
-        scheme = hreq.url.scheme
+        origin = (hreq.url.scheme, hreq.url.netloc)
 
         def forward(h: httpx.Request) -> httpx.Response:
             out = urllib.request.Request(
@@ -61,10 +62,12 @@ def patch() -> Callable[[], None]:
             )
             out.timeout = req.timeout
             cls, kw = http_class, conn_args
-            if h.url.scheme != scheme:  # sent elsewhere (e.g. a daemon over plain http)
+            if (h.url.scheme, h.url.netloc) != origin:  # sent elsewhere (e.g. to a daemon)
                 https = h.url.scheme == "https"
                 cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
                 kw = {}
+            elif req.has_proxy():  # through the proxy the ProxyHandler chose, as urllib would
+                out.set_proxy(req.host, req.type)
             resp = original(self, cls, out, **kw)
             return httpx.Response(
                 resp.status,

@@ -150,7 +150,11 @@ def test_a_bad_router_config_says_what_is_wrong(config: dict[str, Any], message:
 def test_a_session_routed_by_its_own_router_config(sim: SimServer) -> None:
     router = KeepsItsArgs(big="gpt-4o", small="gpt-4o-mini")
     with serving(sim) as (daemon, server):
-        token = _session(server.url, data_id="dp", router=router.config())
+        opened = httpx.post(
+            server.url + CONTROL + "/sessions", json={"data_id": "dp", "router": router.config()}
+        ).json()
+        assert opened["router"] == router.config() and opened["data_id"] == "dp"
+        token = opened["token"]
         assert _chat(server.url, **{"x-agentopt-session": token}) == "gpt-4o"
         assert _chat(server.url) == "gpt-4.1-nano"  # other calls are not routed
         (rec,) = daemon.records(data_id="dp")

@@ -6,12 +6,16 @@ priced, with its errors and its streams; other traffic passes untouched."""
 from __future__ import annotations
 
 import asyncio
+import http.client
+import http.server
 import json
 import socket
+import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import pytest
@@ -215,6 +219,52 @@ def test_urllib_connection_error_is_raised_and_recorded(tracker: LLMTracker) -> 
         _urllib_post(_dead_url(), BODY)
     (rec,) = tracker.get_records(data_id="udown")
     assert rec.error is not None
+
+
+class _ForwardProxy(http.server.BaseHTTPRequestHandler):
+    """A plain HTTP forward proxy: the request line carries the absolute URL."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.seen.append(self.path)
+        target = urllib.parse.urlsplit(self.path)
+        body = self.rfile.read(int(self.headers["content-length"]))
+        conn = http.client.HTTPConnection(target.netloc, timeout=30)
+        conn.request("POST", target.path, body, {"content-type": "application/json"})
+        resp = conn.getresponse()
+        payload = resp.read()
+        self.send_response(resp.status)
+        self.send_header("content-type", resp.getheader("content-type") or "")
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+        conn.close()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_urllib_through_a_proxy_is_recorded_and_still_proxied(
+    sim: SimServer, tracker: LLMTracker
+) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        proxy = f"http://127.0.0.1:{server.server_address[1]}"
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": proxy}))
+        req = urllib.request.Request(
+            _url(sim), data=json.dumps(BODY).encode(), headers={"content-type": "application/json"}
+        )
+        with tracker.track(data_id="proxied"), opener.open(req, timeout=30) as resp:
+            out = json.loads(resp.read())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _ForwardProxy.seen == [_url(sim)]  # it went through the proxy
+    (rec,) = tracker.get_records(data_id="proxied")
+    _assert_priced(rec, out["usage"])
 
 
 def test_urllib_through_the_session_gateway_is_recorded_once(
