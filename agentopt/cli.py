@@ -71,9 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     serve.add_argument("--config", default=None, help="a gateway YAML file")
     serve.add_argument(
-        "--store", default="agentopt-gateway.sqlite", help="SQLite record store (WAL)"
+        "--store",
+        default="agentopt-gateway.sqlite",
+        help="record store: a SQLite file (WAL), or a postgresql:// URL replicas share",
     )
-    serve.add_argument("--cache-dir", default=None, help="cache identical requests here")
+    serve.add_argument(
+        "--cache-dir",
+        default=None,
+        help="cache identical requests here (a directory, or a postgresql:// URL replicas share)",
+    )
     serve.add_argument(
         "--api-key", default=None, help="require this key (default: $AGENTOPT_API_KEY)"
     )

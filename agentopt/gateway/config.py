@@ -192,6 +192,14 @@ class GatewayConfig(_Strict):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
     #: Where router state is saved and restored (default: next to the store).
     state_dir: str | None = None
+    #: With a PostgreSQL store: how often each replica folds the feedback other
+    #: replicas received into its routers (the staleness bound; see gateway.replicas).
+    router_sync_seconds: float = Field(default=0.5, gt=0)
+    #: Write each non-streamed call's record before answering it (one transaction
+    #: per call, shared by concurrent calls), so a replica killed without warning
+    #: loses no record of a call it answered. While the store fails, calls are
+    #: answered at once and their records wait in memory as usual.
+    commit_before_answer: bool = False
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)

@@ -22,6 +22,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -170,11 +172,15 @@ def control_app(daemon: Daemon, app: DaemonApp) -> Any:
             raise GatewayError(400, f"feedback: 'score' must be in [0, 1], got {score!r}")
         rid, did = data.get("request_id"), data.get("data_id")
         combo = data.get("combo_id")
-        return daemon.feedback(
-            float(score),
-            request_id=None if rid is None else str(rid),
-            data_id=None if did is None else str(did),
-            combo_id=None if combo is None else str(combo),
+        # in a thread: with a shared database, feedback reads and writes it
+        return await asyncio.to_thread(
+            functools.partial(
+                daemon.feedback,
+                float(score),
+                request_id=None if rid is None else str(rid),
+                data_id=None if did is None else str(did),
+                combo_id=None if combo is None else str(combo),
+            )
         )
 
     async def cache_flush(request: Request) -> Any:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -42,7 +44,8 @@ from agentopt.tracking.store import RecordStore, get_store
 from agentopt.tracking.translate import Translator
 
 if TYPE_CHECKING:
-    from agentopt.tracking.cache import ResponseCache
+    from agentopt.gateway.replicas import SharedRouters
+    from agentopt.tracking.cache import Cache
     from agentopt.tracking.token_estimate import TokenEstimator
 
 __all__ = ["Daemon", "PinnedRoutes"]
@@ -105,8 +108,12 @@ class Daemon:
             self.store, redact=config.redact, price_book=price_book, estimator=self.estimator
         )
         self.routes = PinnedRoutes(self.store)
-        self.cache: ResponseCache | None = None
-        if cache_dir is not None:
+        self.cache: Cache | None = None
+        if cache_dir is not None and _is_postgres_url(str(cache_dir)):
+            from agentopt.tracking.pg_cache import PostgresResponseCache
+
+            self.cache = PostgresResponseCache(str(cache_dir))
+        elif cache_dir is not None:
             from agentopt.tracking.cache import ResponseCache
 
             self.cache = ResponseCache(Path(cache_dir))
@@ -117,11 +124,30 @@ class Daemon:
             self.cache,
             translator=Translator(api_key_for=self.keys.engine_key),
         )
-        self.state_dir = self._state_dir(state_dir, store)
+        self.shared: SharedRouters | None = None
+        shared = _is_shared(self.store)
+        self.state_dir = None if shared else self._state_dir(state_dir or config.state_dir, store)
+        if shared and (state_dir or config.state_dir):
+            log.warning(
+                "agentopt gateway: state_dir is not used with a PostgreSQL store:"
+                " routers learn from the feedback log in the database"
+            )
         self.aliases = {
             name: Alias(name, a, self.registry, self._alias_path(name))
             for name, a in config.aliases.items()
         }
+        if shared:
+            from agentopt.gateway.replicas import SharedRouters
+
+            self.shared = SharedRouters(
+                self.store,  # type: ignore[arg-type]
+                self.aliases,
+                interval=config.router_sync_seconds,
+                origin=f"{socket.gethostname()}:{os.getpid()}",
+            )
+            if self.aliases:
+                self.shared.sync()  # start with everything learned so far
+                self.shared.start()
         self.sessions = SessionTable()
         self.upstreams = Upstreams()
         self.started_at = time.time()
@@ -201,7 +227,11 @@ class Daemon:
     ) -> Path | None:
         if state_dir is not None:
             return Path(state_dir)
-        if isinstance(store, str | Path) and str(store) not in ("", ":memory:", "memory"):
+        if (
+            isinstance(store, str | Path)
+            and str(store) not in ("", ":memory:", "memory")
+            and ("://" not in str(store) or str(store).startswith("sqlite:///"))
+        ):
             text = str(store).removeprefix("sqlite:///")
             return Path(text + ".state")
         return None
@@ -392,6 +422,13 @@ class Daemon:
             time.sleep(0.002)
         return self.store.query(**filters)
 
+    async def commit_records(self) -> None:
+        """Write the records buffered so far before answering (``commit_before_answer``);
+        never fails a call: while the store fails, the records wait in memory."""
+        flush = getattr(self.store, "flush_if_healthy", None)
+        if flush is not None:
+            await asyncio.to_thread(flush)
+
     # -- feedback -------------------------------------------------------------------
 
     def feedback(
@@ -402,7 +439,10 @@ class Daemon:
         data_id: str | None = None,
         combo_id: str | None = None,
     ) -> dict[str, Any]:
-        """Credit ``score`` to the router(s) that routed a request or a datapoint."""
+        """Credit ``score`` to the router(s) that routed a request or a datapoint
+        (with a shared database, on every replica: see :mod:`agentopt.gateway.replicas`)."""
+        if self.shared is not None:
+            return self._shared_feedback(score, request_id, data_id, combo_id)
         if request_id is not None:
             found = self._routed.get(request_id)
             if found is None:
@@ -421,21 +461,90 @@ class Daemon:
             raise GatewayError(404, f"feedback: no alias call was made for data_id {data_id!r}")
         recs = self.store.query(data_id=data_id, combo_id=combo_id)
         for name in names:
-            alias = self.aliases[name]
-            own = [r for r in recs if r.requested_model == name] or recs
-            # attempts that failed (a retry, a fallback) are not what the caller scored
-            own = [r for r in own if r.ok] or own
-            fb = Feedback(
-                reward=score,
-                models=tuple(r.model or r.requested_model or "?" for r in own),
-                cost_usd=summary.total_cost(own),
-                latency_seconds=sum(r.latency_seconds for r in own),
-                data_id=data_id,
-            )
-            alias.router.update(fb)
+            self.aliases[name].router.update(_data_feedback(score, name, data_id, recs)[0])
         with self._lock:
             self._routed_by_data.pop(data_id, None)
         return {"credited": names}
+
+    def _shared_feedback(
+        self, score: float, request_id: str | None, data_id: str | None, combo_id: str | None
+    ) -> dict[str, Any]:
+        """Feedback resolved here, appended to the database's log, folded everywhere."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        from agentopt.exceptions import StoreError
+        from agentopt.gateway.replicas import data_credit_key, request_credit_key
+
+        assert self.shared is not None
+        todo: list[tuple[str, str, Feedback]] = []  # (alias, credit key, feedback)
+        try:
+            if request_id is not None:
+                alias_name, choice = self._routed_request(request_id)
+                fb = Feedback(reward=score, models=(choice,))
+                todo.append((alias_name, request_credit_key(request_id), fb))
+            elif data_id is None:
+                raise GatewayError(400, "feedback: give request_id or data_id")
+            else:
+                recs = self.store.query(data_id=data_id, combo_id=combo_id)
+                names = set(self._routed_by_data.get(data_id, ()))
+                names.update(r.alias for r in recs if r.alias in self.aliases)
+                if not names:
+                    raise GatewayError(
+                        404, f"feedback: no alias call was recorded for data_id {data_id!r}"
+                    )
+                for name in sorted(names):
+                    fb, own = _data_feedback(score, name, data_id, recs)
+                    key = data_credit_key(data_id, [r.call_id for r in own])
+                    todo.append((name, key, fb))
+            added = [(n, self.shared.publish(n, k, fb)) for n, k, fb in todo]
+            self.shared.sync()
+        except (psycopg.Error, PoolTimeout, StoreError) as exc:
+            raise GatewayError(
+                503,
+                f"feedback not recorded: the database {self.store!r} is unreachable ({exc});"
+                " nothing was credited, send it again",
+                kind="api_error",
+            ) from None
+        out: dict[str, Any] = {
+            "credited": [n for n, new in added if new],
+            "already_credited": [n for n, new in added if not new],
+        }
+        if request_id is not None:
+            out["models"] = list(todo[0][2].models)
+        return out
+
+    def _routed_request(self, request_id: str) -> tuple[str, str]:
+        """(alias, target) of a request routed by this replica or, from its
+        records in the database, by another."""
+        found = self._routed.get(request_id)
+        if found is not None:
+            return found[0], found[1]
+        rows = self.store.sql(  # type: ignore[attr-defined]
+            "SELECT records.json FROM records JOIN calls USING (seq)"
+            " WHERE calls.request_id = %s OR records.call_id = %s",
+            (request_id, request_id),
+        )
+        recs = [CallRecord.model_validate_json(r[0]) for r in rows]
+        recs = [r for r in recs if r.alias in self.aliases]
+        if not recs:
+            raise GatewayError(
+                404, f"feedback: no routed request {request_id!r} (only alias calls are)"
+            )
+        # the attempt that answered: the last one that did not fail
+        last = max(recs, key=lambda r: (r.ok, r.attempt or 0))
+        alias = self.aliases[last.alias or ""]
+        choice = alias.router.arms.match_model(last.model, last.provider)
+        if choice is None:
+            raise GatewayError(
+                404, f"feedback: request {request_id!r} answered as {last.model!r}, not a target"
+            )
+        return alias.name, choice
+
+    def sync_routers(self) -> int:
+        """Fold the feedback other replicas received into this one's routers now
+        (also done every ``router_sync_seconds``); returns how many were folded."""
+        return 0 if self.shared is None else self.shared.sync()
 
     def scrub(self, text: str) -> str:
         """``text`` without any key the engine holds (for messages and logs)."""
@@ -465,6 +574,7 @@ class Daemon:
             "sessions": len(self.sessions),
             "in_flight": len(self.pipeline._open),
             "store": repr(self.store),
+            "shared_routers": None if self.shared is None else self.shared.status(),
             "backends": self.health_registry.snapshot(),
             "capture": None
             if self.capture_writer is None
@@ -482,6 +592,8 @@ class Daemon:
                 return
             self._closed = True
         self.pipeline.finish_open()
+        if self.shared is not None:
+            self.shared.close()
         self.save_state()
         for fn in self.on_close:
             try:
@@ -497,3 +609,32 @@ class Daemon:
             self.store.close()
             if self.cache is not None:
                 self.cache.close()
+
+
+def _is_postgres_url(text: str) -> bool:
+    return text.startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
+
+
+def _is_shared(store: RecordStore) -> bool:
+    """Whether ``store`` is a PostgreSQL store (replicas may share it)."""
+    import sys
+
+    pg = sys.modules.get("agentopt.tracking.pg_store")
+    return pg is not None and isinstance(store, pg.PostgresRecordStore)
+
+
+def _data_feedback(
+    score: float, alias: str, data_id: str, recs: list[CallRecord]
+) -> tuple[Feedback, list[CallRecord]]:
+    """The feedback a datapoint's records give ``alias``, and the records it credits."""
+    own = [r for r in recs if r.requested_model == alias] or recs
+    # attempts that failed (a retry, a fallback) are not what the caller scored
+    own = [r for r in own if r.ok] or own
+    fb = Feedback(
+        reward=score,
+        models=tuple(r.model or r.requested_model or "?" for r in own),
+        cost_usd=summary.total_cost(own),
+        latency_seconds=sum(r.latency_seconds for r in own),
+        data_id=data_id,
+    )
+    return fb, own

@@ -426,6 +426,8 @@ class DataPlane:
             finally:
                 await response.aclose()
             rec = d.take_record(call_id)
+            if rec is not None and d.config.commit_before_answer:
+                await d.commit_records()
             if "json" in ctype and response.status_code < 300:
                 content = _with_extras(content, rec, request_id or call_id, routing)
             out.append((b"content-length", str(len(content)).encode()))

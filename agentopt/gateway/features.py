@@ -45,7 +45,9 @@ def install(app: DaemonApp) -> Any:
     for prefix in ("/v1/usage", "/v1/routing", "/metrics"):
         app.mount(prefix, usage)
 
-    if cfg.dashboard.enabled and hasattr(daemon.store, "usage_groups"):
+    # the dashboard reads a SQLite file; with PostgreSQL the usage API still serves
+    sqlite_file = getattr(daemon.store, "path", None) is not None
+    if cfg.dashboard.enabled and sqlite_file and hasattr(daemon.store, "usage_groups"):
         from agentopt.gateway.dashboard import create_dashboard_app
 
         def estimates() -> dict[str, dict[str, Any]]:

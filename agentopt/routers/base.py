@@ -20,6 +20,7 @@ keeps the caller's model.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -386,7 +387,22 @@ class Router:
             self._update(feedback)
         return self
 
-    def _update(self, feedback: Feedback) -> None:
+    def credit(self: R, feedback: Feedback) -> R:
+        """Learn from feedback already resolved to the models it credits, e.g. by
+        another gateway replica through the shared database
+        (:mod:`agentopt.gateway.replicas`): the arms its ``models`` name are
+        credited whatever this router routed, so every replica that applies the
+        same feedback learns the same thing. This router forgets what it routed
+        for the feedback's ``data_id`` (that datapoint is credited), and counts no
+        spend (records carry spend, observed where the calls were made).
+        Deduplication is the caller's (the replicas' log credits each once)."""
+        with self._lock:
+            if feedback.data_id is not None:
+                self._pending.pop(feedback.data_id, None)
+            self._update(dataclasses.replace(feedback, data_id=None), spend=False)
+        return self
+
+    def _update(self, feedback: Feedback, *, spend: bool = True) -> None:
         r = feedback.reward
         if isinstance(r, bool) or not isinstance(r, int | float) or not 0.0 <= float(r) <= 1.0:
             raise ConfigError(f"feedback reward must be a number in [0, 1], got {r!r}")
@@ -444,7 +460,7 @@ class Router:
             self._learn_arm(i, reward, share, features)
         # spend: records are exact; feedback only counts when no record was seen
         seen = key is not None and self._observed.pop(key, 0) is None
-        if cost is not None and not seen:
+        if spend and cost is not None and not seen:
             if spent_by:
                 each = cost / len(spent_by)
                 for m in spent_by:

@@ -36,14 +36,14 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from agentopt.exceptions import CacheError, ConfigError, StoreError
 from agentopt.tracking.sqlite_db import connect_sqlite, is_disk_full
 
-__all__ = ["CACHE_FILE", "CachedResponse", "ResponseCache", "namespace_for"]
+__all__ = ["CACHE_FILE", "Cache", "CachedResponse", "ResponseCache", "namespace_for"]
 
 log = logging.getLogger("agentopt.cache")
 _monotonic = time.monotonic  # indirection: tests drive the retry pause without sleeping
@@ -82,6 +82,24 @@ class CachedResponse:
     @property
     def size(self) -> int:
         return len(self.body) + sum(len(k) + len(v) for k, v in self.headers)
+
+
+class Cache(Protocol):
+    """What the pipeline needs from a response cache: :class:`ResponseCache`
+    (memory or SQLite) or :class:`~agentopt.tracking.pg_cache.PostgresResponseCache`."""
+
+    @staticmethod
+    def key(endpoint: str, body: Mapping[str, Any], namespace: str) -> str: ...
+
+    def get(self, key: str) -> CachedResponse | None: ...
+
+    def put(self, key: str, response: CachedResponse) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def clear(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def namespace_for(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agentopt.exceptions import ConfigError, StoreError
@@ -28,9 +28,10 @@ from agentopt.tracking.store_columns import COLUMNS, row_of
 from agentopt.tracking.usage_sql import POSTGRES
 
 if TYPE_CHECKING:
+    import psycopg
     from psycopg_pool import ConnectionPool
 
-__all__ = ["MIGRATIONS", "PostgresRecordStore", "redact_url"]
+__all__ = ["MIGRATIONS", "PostgresRecordStore", "migrate", "redact_url"]
 
 _PG_TYPES = {"TEXT": "TEXT", "REAL": "DOUBLE PRECISION", "INTEGER": "BIGINT"}
 _CALL_COLUMNS = tuple(c for c in COLUMNS if c[0] != "call_id")
@@ -69,8 +70,48 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX IF NOT EXISTS calls_session_id ON calls(session_id)",
         ),
     ),
+    (
+        3,
+        (
+            # what gateway replicas share: alias routers' feedback, as an ordered log
+            # (agentopt.gateway.replicas), and the response cache (agentopt.tracking.pg_cache)
+            "CREATE TABLE router_feedback (seq BIGSERIAL PRIMARY KEY, alias TEXT NOT NULL,"
+            " credit_key TEXT NOT NULL, event TEXT NOT NULL, origin TEXT,"
+            " created_at DOUBLE PRECISION NOT NULL, UNIQUE (alias, credit_key))",
+            "CREATE TABLE response_cache (key TEXT PRIMARY KEY,"
+            " created_at DOUBLE PRECISION NOT NULL, size BIGINT NOT NULL, status INTEGER NOT NULL,"
+            " headers TEXT NOT NULL, body BYTEA NOT NULL, streamed BOOLEAN NOT NULL,"
+            " latency DOUBLE PRECISION NOT NULL, ttft DOUBLE PRECISION, model TEXT)",
+            "CREATE INDEX response_cache_created ON response_cache(created_at)",
+            "CREATE INDEX calls_request_id ON calls(request_id)",  # feedback by request
+        ),
+    ),
 )  # fmt: skip
 _LOCK_KEY = 0x61676E746F7074  # pg_advisory_xact_lock key of agentopt's migrations
+
+
+def migrate(pool: ConnectionPool, where: str) -> None:
+    """Apply the :data:`MIGRATIONS` the database lacks, each once, in one
+    transaction under an advisory lock (replicas opening together wait for it)."""
+    with pool.connection() as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS agentopt_schema_migrations"
+            " (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM agentopt_schema_migrations")}
+        newest = max((v for v, _ in MIGRATIONS), default=0)
+        if done and max(done) > newest:
+            raise StoreError(
+                f"database {where} has schema version {max(done)};"
+                f" this agentopt knows up to {newest}: upgrade agentopt"
+            )
+        for version, statements in MIGRATIONS:
+            if version in done:
+                continue
+            for sql in statements:
+                conn.execute(sql)
+            conn.execute("INSERT INTO agentopt_schema_migrations (version) VALUES (%s)", (version,))
 
 
 def redact_url(url: str) -> str:
@@ -149,29 +190,15 @@ class PostgresRecordStore(SQLRecordStore):
         return pool
 
     def _migrate(self, pool: ConnectionPool) -> None:
-        with pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS agentopt_schema_migrations"
-                " (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-            )
-            done = {
-                row[0] for row in conn.execute("SELECT version FROM agentopt_schema_migrations")
-            }
-            newest = max((v for v, _ in MIGRATIONS), default=0)
-            if done and max(done) > newest:
-                raise StoreError(
-                    f"record store {self.where} has schema version {max(done)};"
-                    f" this agentopt knows up to {newest}: upgrade agentopt"
-                )
-            for version, statements in MIGRATIONS:
-                if version in done:
-                    continue
-                for sql in statements:
-                    conn.execute(sql)
-                conn.execute(
-                    "INSERT INTO agentopt_schema_migrations (version) VALUES (%s)", (version,)
-                )
+        migrate(pool, self.where)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection from this store's pool (for what shares its database:
+        gateway replicas' router feedback). Errors are psycopg's."""
+        self._reopen_if_forked()
+        with self._pool.connection() as conn:
+            yield conn
 
     def schema_version(self) -> int:
         """The newest migration applied to the database."""

@@ -65,7 +65,7 @@ from agentopt.tracking.usage_strip import (
 )
 
 if TYPE_CHECKING:
-    from agentopt.tracking.cache import CachedResponse, ResponseCache
+    from agentopt.tracking.cache import Cache, CachedResponse
     from agentopt.tracking.translate import Translator
 
 __all__ = [
@@ -129,7 +129,7 @@ class Pipeline:
         registry: ProviderRegistry,
         recorder: Recorder,
         routes: RouteState,
-        cache: ResponseCache | None = None,
+        cache: Cache | None = None,
         translator: Translator | None = None,
     ) -> None:
         self.registry = registry

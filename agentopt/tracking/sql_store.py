@@ -145,6 +145,20 @@ class SQLRecordStore:
         except Exception as exc:
             log.warning("agentopt: token estimates of %d call(s) not stored: %s", len(rows), exc)
 
+    def flush_if_healthy(self) -> bool:
+        """Write the buffer now unless writes are failing (records then wait for
+        the writer's retry); never raises. True when nothing is left unwritten.
+        Callers that flush together share one transaction (each waits for the
+        write in progress, then finds its record written)."""
+        if self._closed or not self._writer.healthy:
+            return False
+        try:
+            self._reopen_if_forked()
+            self._writer.flush()
+        except StoreError:
+            return False
+        return True
+
     def health(self) -> StoreHealth:
         """Whether writes succeed, how many records wait, how many were dropped."""
         return self._writer.health()

@@ -26,7 +26,7 @@ from agentopt.tracking.sse import first_content_chunk
 from agentopt.tracking.usage_strip import UsageStripper
 
 if TYPE_CHECKING:
-    from agentopt.tracking.cache import ResponseCache
+    from agentopt.tracking.cache import Cache
 
 __all__ = ["AsyncTee", "CallState", "ReplayStream", "SyncTee", "split_events", "streams_for"]
 
@@ -92,7 +92,7 @@ class CallState:
         exchange: Exchange,
         recorder: Recorder,
         *,
-        cache: ResponseCache | None = None,
+        cache: Cache | None = None,
         cache_key: str | None = None,
         on_done: Callable[[CallState], None] | None = None,
     ) -> None:

@@ -1,0 +1,189 @@
+"""Alias routers that learn together: gateway replicas sharing one PostgreSQL database.
+
+Each replica keeps its routers in memory (a routing decision never waits on
+the database), and every replica learns from every feedback, whichever
+replica received it:
+
+- the replica that receives feedback resolves it to the models it credits
+  (from what it routed and the records in the database) and appends one row
+  to the ``router_feedback`` table. The row's ``(alias, credit_key)`` is unique
+  (``request:<id>``, or ``data:<data_id>:<hash of the calls credited>``), so the
+  same feedback sent twice, to one replica or to two, is credited once;
+- every replica folds the rows it has not applied yet, in ``seq`` order, with
+  :meth:`Router.credit <agentopt.routers.base.Router.credit>`: its cursor (the
+  last ``seq`` applied) makes each row count exactly once per replica, and
+  every replica applies the same rows in the same order, so they learn the
+  same statistics. Rows are appended under an advisory lock, so ``seq`` order
+  is commit order and a cursor never skips a row that committed late;
+- **staleness bound**: the receiver folds at once (its answer reflects the
+  feedback); every other replica folds every ``router_sync_seconds`` (0.5 s by
+  default), so feedback sent to any replica reaches every replica's routers
+  within that interval plus one database round trip while the database is
+  reachable. While it is not, feedback is refused with 503 (nothing is
+  credited anywhere, the caller may retry) and folding resumes when it returns;
+- a replica that starts folds the whole log, so it begins with everything
+  learned so far (router state files are not used with a shared database).
+
+What stays per replica: what it routed (pulls, pending datapoints), its
+random generator, quotas and budgets (spend is counted from its own calls).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from agentopt.routers.context import Feedback
+
+if TYPE_CHECKING:
+    from agentopt.gateway.resolve import Alias
+    from agentopt.tracking.pg_store import PostgresRecordStore
+
+__all__ = ["SharedRouters", "data_credit_key", "request_credit_key"]
+
+log = logging.getLogger("agentopt.gateway")
+
+_LOG_LOCK = 0x61676E74666462  # pg_advisory_xact_lock key: appends to router_feedback
+
+
+def request_credit_key(request_id: str) -> str:
+    """The credit key of feedback for one request: each request credited once."""
+    return f"request:{request_id}"
+
+
+def data_credit_key(data_id: str, call_ids: list[str]) -> str:
+    """The credit key of feedback for a datapoint's calls: the same calls once
+    (calls made after a feedback make a new key, credited again)."""
+    digest = hashlib.sha256("\n".join(sorted(call_ids)).encode()).hexdigest()[:24]
+    return f"data:{data_id}:{digest}"
+
+
+def _event(fb: Feedback) -> str:
+    return json.dumps(
+        {
+            "reward": fb.reward,
+            "models": list(fb.models),
+            "cost_usd": fb.cost_usd,
+            "latency_seconds": fb.latency_seconds,
+            "data_id": fb.data_id,
+        }
+    )
+
+
+def _feedback(event: Mapping[str, Any]) -> Feedback:
+    return Feedback(
+        reward=float(event["reward"]),
+        models=tuple(str(m) for m in event.get("models") or ()),
+        cost_usd=event.get("cost_usd"),
+        latency_seconds=event.get("latency_seconds"),
+        data_id=event.get("data_id"),
+    )
+
+
+class SharedRouters:
+    """The feedback log of one database and this replica's cursor in it; see the
+    module docstring. ``sync()`` folds new rows now; ``start()`` runs a thread
+    that folds every ``interval`` seconds."""
+
+    def __init__(
+        self,
+        store: PostgresRecordStore,
+        aliases: Mapping[str, Alias],
+        *,
+        interval: float = 0.5,
+        origin: str | None = None,
+    ) -> None:
+        self.store = store
+        self.aliases = aliases
+        self.interval = interval
+        self.origin = origin
+        self.applied = 0  # the last seq folded into this replica's routers
+        self.folded = 0  # rows folded by this replica
+        self.last_sync: float | None = None  # time.time() of the last successful fold
+        self.last_error: str | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def publish(self, alias: str, credit_key: str, feedback: Feedback) -> bool:
+        """Append one resolved feedback to the log; False when its credit key was
+        already there (credited before: not again). Raises psycopg's errors."""
+        with self.store.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOG_LOCK,))
+            row = conn.execute(
+                "INSERT INTO router_feedback (alias, credit_key, event, origin, created_at)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (alias, credit_key) DO NOTHING"
+                " RETURNING seq",
+                (alias, credit_key, _event(feedback), self.origin, time.time()),
+            ).fetchone()
+        return row is not None
+
+    def sync(self) -> int:
+        """Fold the rows not applied yet into this replica's routers, in order;
+        returns how many. Raises psycopg's errors (the cursor stays)."""
+        with self._lock:
+            with self.store.connection() as conn:
+                rows = conn.execute(
+                    "SELECT seq, alias, event FROM router_feedback WHERE seq > %s ORDER BY seq",
+                    (self.applied,),
+                ).fetchall()
+            for seq, alias_name, event in rows:
+                alias = self.aliases.get(alias_name)
+                if alias is not None:
+                    try:
+                        alias.router.credit(_feedback(json.loads(event)))
+                    except (ValueError, TypeError, KeyError) as exc:
+                        log.error(
+                            "agentopt gateway: router feedback #%d for %r not applied: %s",
+                            seq,
+                            alias_name,
+                            exc,
+                        )
+                self.applied = int(seq)
+            self.folded += len(rows)
+            self.last_sync = time.time()
+            self.last_error = None
+            return len(rows)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="agentopt-router-sync", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.sync()
+            except Exception as exc:
+                first = self.last_error is None
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                if first:
+                    log.error(
+                        "agentopt gateway: cannot read router feedback from %s (%s);"
+                        " retrying every %g s",
+                        self.store.where,
+                        exc,
+                        self.interval,
+                    )
+
+    def status(self) -> dict[str, Any]:
+        """What ``/internal/health`` shows about the shared routers."""
+        return {
+            "applied_seq": self.applied,
+            "folded": self.folded,
+            "sync_seconds": self.interval,
+            "last_sync": self.last_sync,
+            "last_error": self.last_error,
+        }
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

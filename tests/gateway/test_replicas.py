@@ -1,0 +1,310 @@
+"""Two gateway replicas sharing one real PostgreSQL: records, usage, routers, cache, faults."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from agentopt.gateway.config import AliasConfig, GatewayConfig
+from agentopt.gateway.daemon import Daemon
+from agentopt.gateway.service import DaemonServer
+from agentopt.sim import SimServer
+from tests.gateway.daemon_kit import PLANTED, serving
+from tests.tracking.pg_server import PgServer
+
+pytestmark = pytest.mark.xdist_group("postgres")
+
+X, Y = "openai/gpt-4o-mini", "openai/gpt-4.1"
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PgServer]:
+    pg = PgServer()
+    yield pg
+    pg.close()
+
+
+@pytest.fixture
+def url(server: PgServer) -> str:
+    """A fresh database on the server."""
+    import psycopg
+
+    name = f"r{os.getpid()}_{next(_names)}"
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+    return server.url.rsplit("/", 1)[0] + "/" + name
+
+
+def _db(url: str, sql: str) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+
+
+def _call(base: str, content: str, model: str = "gpt-4o-mini", **headers: str) -> httpx.Response:
+    return httpx.post(
+        base + "/v1/chat/completions",
+        json={"model": model, "messages": [{"role": "user", "content": content}]},
+        headers=headers,
+        timeout=60,
+    )
+
+
+def _load(n: int, call: Callable[[int], str | None], workers: int = 6) -> list[str]:
+    """``call(i)`` for i < n from ``workers`` threads; the request ids answered."""
+    with ThreadPoolExecutor(workers) as ex:
+        return [rid for rid in ex.map(call, range(n)) if rid is not None]
+
+
+def _routed(r: httpx.Response) -> str:
+    assert r.status_code == 200, r.text
+    return str(r.json()["_routing"]["selected_model"])
+
+
+def _feedbacks(d: Daemon) -> int:
+    return int(d.aliases["pick"].router.stats()["feedbacks"])
+
+
+def _arms(server: DaemonServer) -> dict[str, tuple[int, float | None]]:
+    stats = httpx.get(server.url + "/agentopt/v1/routers").json()["pick"]["arms"]
+    return {arm: (s["rewards"], s["mean_reward"]) for arm, s in stats.items()}
+
+
+def test_two_replicas_record_every_call_once_and_serve_one_usage_view(
+    sim: SimServer, url: str
+) -> None:
+    cfg = GatewayConfig(
+        aliases={"pick": AliasConfig(targets=[X, Y], router="thompson", options={"seed": 1})}
+    )
+    with serving(sim, cfg, store=url) as (a, sa), serving(sim, cfg, store=url) as (b, sb):
+        bases = [sa.url, sb.url]
+
+        def call(i: int) -> str:
+            model = "pick" if i % 3 else "gpt-4o-mini"
+            r = _call(bases[i % 2], f"q{i}", model, **{"x-agentopt-data-id": str(i % 10)})
+            assert r.status_code == 200, r.text
+            return r.headers["x-agentopt-request-id"]
+
+        ids = _load(240, call)
+        a.store.flush()
+        b.store.flush()
+        rows = _db(url, "SELECT call_id FROM records")
+        assert len(rows) == 240 and sorted(r[0] for r in rows) == sorted(ids)
+        assert _db(url, "SELECT count(*) FROM calls")[0][0] == 240
+        views = [
+            httpx.get(s.url + "/v1/usage/stats", params={"group_by": "alias,model"}).json()
+            for s in (sa, sb)
+        ]
+        counts = [httpx.get(s.url + "/agentopt/v1/records/count").json() for s in (sa, sb)]
+    assert views[0] == views[1]
+    assert sum(g["requests"] for g in views[0]["groups"]) == 240
+    assert counts == [{"count": 240}, {"count": 240}]
+
+
+def test_feedback_to_one_replica_changes_the_other_replicas_decisions_once(
+    sim: SimServer, url: str
+) -> None:
+    # greedy (ε = 0): each replica routes to the best mean so far, deterministically
+    cfg = GatewayConfig(
+        aliases={
+            "pick": AliasConfig(
+                targets=[X, Y], router="epsilon_greedy", options={"epsilon": 0.0, "seed": 0}
+            )
+        },
+        router_sync_seconds=3600,  # this test folds by hand: the thread never runs
+    )
+    with serving(sim, cfg, store=url) as (a, sa), serving(sim, cfg, store=url) as (b, sb):
+        for i in range(2):  # each replica tries each target once (untried first)
+            _routed(_call(sb.url, f"b{i}", "pick"))
+        first = [_call(sa.url, f"a{i}", "pick") for i in range(2)]
+        good = _routed(first[0])
+        bad = _routed(first[1])
+        assert {good, bad} == {X, Y}
+        for r, score in ((first[0], 1.0), (first[1], 0.0)):
+            fb = httpx.post(
+                sa.url + "/v1/feedback",
+                json={"request_id": r.headers["x-agentopt-request-id"], "score": score},
+            )
+            assert fb.json()["credited"] == ["pick"]
+        assert _feedbacks(a) == 2  # the receiver folded at once
+        assert _feedbacks(b) == 0  # not folded yet
+        assert b.sync_routers() == 2
+        assert [_routed(_call(sb.url, f"b2{i}", "pick")) for i in range(3)] == [good] * 3
+
+        # five zeros for `good` through replica A: its mean falls below `bad`'s
+        calls = [_call(sa.url, f"a2{i}", "pick") for i in range(5)]
+        assert [_routed(r) for r in calls] == [good] * 5
+        a.store.flush()  # so that replica B can resolve A's request from the database
+        for i, r in enumerate(calls):
+            target = sb if i == 4 else sa  # the last one is sent to B: it was A's request
+            fb = httpx.post(
+                target.url + "/v1/feedback",
+                json={"request_id": r.headers["x-agentopt-request-id"], "score": 0.0},
+            )
+            assert fb.status_code == 200 and fb.json()["credited"] == ["pick"], fb.text
+        # B received one of them (and folded everything before it); A has not folded it
+        assert _routed(_call(sa.url, "a3", "pick")) == good
+        assert a.sync_routers() == 1
+        assert b.sync_routers() == 0
+        assert [_routed(_call(sb.url, f"b3{i}", "pick")) for i in range(3)] == [bad] * 3
+        assert _routed(_call(sa.url, "a4", "pick")) == bad
+
+        # the same feedback again, to the other replica: not credited twice
+        again = httpx.post(
+            sb.url + "/v1/feedback",
+            json={"request_id": first[0].headers["x-agentopt-request-id"], "score": 1.0},
+        )
+        assert again.json() == {"credited": [], "already_credited": ["pick"], "models": [good]}
+        assert a.sync_routers() == 0 and b.sync_routers() == 0
+        arms_a, arms_b = _arms(sa), _arms(sb)
+    assert arms_a == arms_b
+    assert arms_a[good] == (6, pytest.approx(1 / 6)) and arms_a[bad] == (1, 0.0)
+    assert _db(url, "SELECT count(*) FROM router_feedback")[0][0] == 7
+
+
+def test_feedback_by_datapoint_reaches_every_replica_within_the_sync_interval(
+    sim: SimServer, url: str
+) -> None:
+    cfg = GatewayConfig(
+        aliases={"pick": AliasConfig(targets=[X, Y], router="ucb", options={"seed": 0})},
+        router_sync_seconds=0.05,
+    )
+    with serving(sim, cfg, store=url) as (a, sa), serving(sim, cfg, store=url) as (b, sb):
+        for i in range(3):  # datapoint 7's calls go through both replicas
+            _routed(_call((sa, sb)[i % 2].url, f"d{i}", "pick", **{"x-agentopt-data-id": "7"}))
+        a.store.flush()
+        b.store.flush()
+        fb = httpx.post(sa.url + "/v1/feedback", json={"data_id": "7", "score": 1.0})
+        assert fb.json()["credited"] == ["pick"]
+        deadline = time.monotonic() + 30
+        while _feedbacks(b) < 1:  # B's thread folds it: poll with a deadline
+            assert time.monotonic() < deadline, "replica B never folded the feedback"
+            time.sleep(0.01)
+        # every call of the datapoint, from both replicas, credited once on each
+        assert sum(n for n, _ in _arms(sa).values()) == 3
+        assert _arms(sa) == _arms(sb)
+        dup = httpx.post(sb.url + "/v1/feedback", json={"data_id": "7", "score": 0.0})
+        assert dup.json()["already_credited"] == ["pick"]
+        health = httpx.get(sb.url + "/internal/health").json()
+    assert health["shared_routers"]["applied_seq"] >= 1
+
+
+def test_the_response_cache_is_shared_and_cleared_for_every_replica(
+    sim: SimServer, url: str
+) -> None:
+    with (
+        serving(sim, store=url, cache_dir=url) as (a, sa),
+        serving(sim, store=url, cache_dir=url) as (b, sb),
+    ):
+        first = _call(sa.url, "cache me")
+        hit = _call(sb.url, "cache me")  # the other replica answers from the cache
+        assert hit.json()["choices"] == first.json()["choices"]
+        assert httpx.post(sb.url + "/agentopt/v1/cache/clear").json() == {"cache": True}
+        miss = _call(sa.url, "cache me")
+        a.store.flush()
+        b.store.flush()
+        cached = {
+            r[0]: r[1]
+            for r in _db(url, "SELECT call_id, cached FROM records JOIN calls USING (seq)")
+        }
+    ids = [r.headers["x-agentopt-request-id"] for r in (first, hit, miss)]
+    assert [cached[i] for i in ids] == [0, 1, 0]
+
+
+class _Replica:
+    """``agentopt serve`` in a child process (to be killed without warning)."""
+
+    def __init__(self, sim: SimServer, url: str, config: Path) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "agentopt.cli",
+                "serve",
+                "--port",
+                "0",
+                "--store",
+                url,
+                "--config",
+                str(config),
+                "--openai-base-url",
+                sim.openai_base_url,
+                "--anthropic-base-url",
+                sim.anthropic_base_url,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, **PLANTED, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert "listening on" in line, line
+        self.url = line.rsplit(" ", 1)[1].strip()
+
+
+def test_a_replica_killed_mid_load_loses_no_record_of_a_call_it_answered(
+    sim: SimServer, url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text("commit_before_answer: true\n")
+    killed = _Replica(sim, url, config)
+    cfg = GatewayConfig(commit_before_answer=True)
+    answered: dict[str, str] = {}  # request id → the replica that answered
+    lock = threading.Lock()
+    halfway = threading.Event()
+    with serving(sim, cfg, store=url) as (b, sb):
+
+        def call(i: int) -> str:
+            for base in (killed.url, sb.url) if i % 2 else (sb.url,):
+                try:  # the load balancer: the next replica when one does not answer
+                    r = _call(base, f"k{i}")
+                except httpx.TransportError:
+                    continue
+                assert r.status_code == 200, r.text
+                rid = r.headers["x-agentopt-request-id"]
+                with lock:
+                    answered[rid] = base
+                    if len(answered) >= 80:
+                        halfway.set()
+                return rid
+            raise AssertionError("no replica answered")
+
+        with ThreadPoolExecutor(6) as ex:
+            futures = [ex.submit(call, i) for i in range(300)]
+            assert halfway.wait(timeout=120)
+            killed.proc.send_signal(signal.SIGKILL)  # no drain, no flush
+            killed.proc.wait(timeout=30)
+            for f in futures:
+                f.result()
+        b.store.flush()
+    by_killed = {rid for rid, base in answered.items() if base == killed.url}
+    assert by_killed and len(answered) == 300
+    rows = _db(url, "SELECT call_id FROM records")
+    stored = [r[0] for r in rows]
+    assert len(stored) == len(set(stored))  # none twice
+    assert set(answered) <= set(stored)  # every answered call recorded, the killed one's too
+
+
+def test_state_dir_is_not_used_with_a_shared_database(sim: SimServer, url: str) -> None:
+    cfg = GatewayConfig(aliases={"pick": AliasConfig(targets=[X, Y], router="thompson")})
+    d = Daemon(cfg, store=url, openai_base_url=sim.openai_base_url, environ=dict(PLANTED))
+    try:
+        assert d.state_dir is None and d.shared is not None
+        assert all(a.state_path is None for a in d.aliases.values())
+    finally:
+        d.close()
