@@ -477,6 +477,14 @@ class Daemon:
         from agentopt.gateway.replicas import data_credit_key, request_credit_key
 
         assert self.shared is not None
+        health = self.store.health()  # type: ignore[attr-defined]
+        if health.last_error is not None:  # known down: say so at once
+            raise GatewayError(
+                503,
+                f"feedback not recorded: the database {self.store!r} is unreachable"
+                f" ({health.last_error}); nothing was credited, send it again",
+                kind="api_error",
+            )
         todo: list[tuple[str, str, Feedback]] = []  # (alias, credit key, feedback)
         try:
             if request_id is not None:

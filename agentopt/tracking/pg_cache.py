@@ -99,7 +99,7 @@ class PostgresResponseCache:
         import psycopg
         from psycopg_pool import ConnectionPool, PoolTimeout
 
-        from agentopt.tracking.pg_store import migrate
+        from agentopt.tracking.pg_store import _RECONNECT_SECONDS, migrate
 
         pool = ConnectionPool(
             self.url,
@@ -108,6 +108,10 @@ class PostgresResponseCache:
             timeout=self.timeout,
             check=ConnectionPool.check_connection,
             kwargs={"connect_timeout": max(1, int(self.timeout))},
+            # psycopg_pool retries a lost connection with a doubling pause; giving up
+            # after this long lets the next request connect at once (no pause of
+            # minutes after a long outage ends)
+            reconnect_timeout=_RECONNECT_SECONDS,
             open=False,
             name="agentopt-cache",
         )

@@ -87,6 +87,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         ),
     ),
 )  # fmt: skip
+_RECONNECT_SECONDS = 10.0
 _LOCK_KEY = 0x61676E746F7074  # pg_advisory_xact_lock key of agentopt's migrations
 
 
@@ -178,6 +179,10 @@ class PostgresRecordStore(SQLRecordStore):
             timeout=self.timeout,
             check=ConnectionPool.check_connection,  # a restarted server's dead sockets
             kwargs={"connect_timeout": max(1, int(self.timeout))},
+            # psycopg_pool retries a lost connection with a doubling pause; giving up
+            # after this long lets the next request connect at once (no pause of
+            # minutes after a long outage ends)
+            reconnect_timeout=_RECONNECT_SECONDS,
             open=False,
             name="agentopt-records",
         )
