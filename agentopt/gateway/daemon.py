@@ -469,12 +469,13 @@ class Daemon:
     def _shared_feedback(
         self, score: float, request_id: str | None, data_id: str | None, combo_id: str | None
     ) -> dict[str, Any]:
-        """Feedback resolved here, appended to the database's log, folded everywhere."""
+        """Feedback resolved here into one credit per call, appended to the database's
+        log (a call already credited is not credited again), folded by every replica."""
         import psycopg
         from psycopg_pool import PoolTimeout
 
         from agentopt.exceptions import StoreError
-        from agentopt.gateway.replicas import data_credit_key, request_credit_key
+        from agentopt.gateway.replicas import call_credit_key
 
         assert self.shared is not None
         health = self.store.health()  # type: ignore[attr-defined]
@@ -485,28 +486,35 @@ class Daemon:
                 f" ({health.last_error}); nothing was credited, send it again",
                 kind="api_error",
             )
-        todo: list[tuple[str, str, Feedback]] = []  # (alias, credit key, feedback)
+        credits: list[tuple[str, str, Feedback]] = []  # (alias, credit key, feedback)
         try:
             if request_id is not None:
                 alias_name, choice = self._routed_request(request_id)
                 fb = Feedback(reward=score, models=(choice,))
-                todo.append((alias_name, request_credit_key(request_id), fb))
+                credits.append((alias_name, call_credit_key(request_id), fb))
             elif data_id is None:
                 raise GatewayError(400, "feedback: give request_id or data_id")
             else:
                 recs = self.store.query(data_id=data_id, combo_id=combo_id)
-                names = set(self._routed_by_data.get(data_id, ()))
-                names.update(r.alias for r in recs if r.alias in self.aliases)
-                if not names:
+                for name in sorted({r.alias for r in recs if r.alias in self.aliases}):
+                    own = [r for r in recs if r.alias == name]
+                    # attempts that failed (a retry, a fallback) are not what was scored
+                    for r in [r for r in own if r.ok] or own:
+                        fb = Feedback(
+                            reward=score,
+                            models=(r.model or r.requested_model or "?",),
+                            cost_usd=r.cost_usd,
+                            latency_seconds=r.latency_seconds,
+                            data_id=data_id,
+                        )
+                        credits.append((name, call_credit_key(r.request_id or r.call_id), fb))
+                if not credits:
                     raise GatewayError(
-                        404, f"feedback: no alias call was recorded for data_id {data_id!r}"
+                        404,
+                        f"feedback: no alias call is recorded for data_id {data_id!r} (each"
+                        " replica writes its records within its store's flush_interval)",
                     )
-                for name in sorted(names):
-                    fb, own = _data_feedback(score, name, data_id, recs)
-                    key = data_credit_key(data_id, [r.call_id for r in own])
-                    todo.append((name, key, fb))
-            added = [(n, self.shared.publish(n, k, fb)) for n, k, fb in todo]
-            self.shared.sync()
+            added = self.shared.publish(credits)
         except (psycopg.Error, PoolTimeout, StoreError) as exc:
             raise GatewayError(
                 503,
@@ -514,12 +522,19 @@ class Daemon:
                 " nothing was credited, send it again",
                 kind="api_error",
             ) from None
+        try:
+            self.shared.sync()  # this replica's routers include it before it answers
+        except (psycopg.Error, PoolTimeout) as exc:  # recorded: the sync thread folds it later
+            log.warning("agentopt gateway: feedback recorded, not folded yet: %s", exc)
+        names = sorted({name for name, _, _ in credits})
+        new = {name for (name, _, _), fresh in zip(credits, added, strict=True) if fresh}
         out: dict[str, Any] = {
-            "credited": [n for n, new in added if new],
-            "already_credited": [n for n, new in added if not new],
+            "credited": [n for n in names if n in new],
+            "already_credited": [n for n in names if n not in new],
+            "calls_credited": sum(added),
         }
         if request_id is not None:
-            out["models"] = list(todo[0][2].models)
+            out["models"] = list(credits[0][2].models)
         return out
 
     def _routed_request(self, request_id: str) -> tuple[str, str]:

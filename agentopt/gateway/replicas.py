@@ -6,9 +6,11 @@ replica received it:
 
 - the replica that receives feedback resolves it to the models it credits
   (from what it routed and the records in the database) and appends one row
-  to the ``router_feedback`` table. The row's ``(alias, credit_key)`` is unique
-  (``request:<id>``, or ``data:<data_id>:<hash of the calls credited>``), so the
-  same feedback sent twice, to one replica or to two, is credited once;
+  to the ``router_feedback`` table per call it credits. The row's
+  ``(alias, credit_key)`` is unique, the key naming the caller's request
+  (``call:<x-agentopt-request-id>``), so a call is credited once: feedback sent
+  twice, to one replica or two, by request id or by datapoint, counts once, and
+  a datapoint's calls recorded after its feedback are credited by the next one;
 - every replica folds the rows it has not applied yet, in ``seq`` order, with
   :meth:`Router.credit <agentopt.routers.base.Router.credit>`: its cursor (the
   last ``seq`` applied) makes each row count exactly once per replica, and
@@ -30,7 +32,6 @@ random generator, quotas and budgets (spend is counted from its own calls).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -44,23 +45,17 @@ if TYPE_CHECKING:
     from agentopt.gateway.resolve import Alias
     from agentopt.tracking.pg_store import PostgresRecordStore
 
-__all__ = ["SharedRouters", "data_credit_key", "request_credit_key"]
+__all__ = ["SharedRouters", "call_credit_key"]
 
 log = logging.getLogger("agentopt.gateway")
 
 _LOG_LOCK = 0x61676E74666462  # pg_advisory_xact_lock key: appends to router_feedback
 
 
-def request_credit_key(request_id: str) -> str:
-    """The credit key of feedback for one request: each request credited once."""
-    return f"request:{request_id}"
-
-
-def data_credit_key(data_id: str, call_ids: list[str]) -> str:
-    """The credit key of feedback for a datapoint's calls: the same calls once
-    (calls made after a feedback make a new key, credited again)."""
-    digest = hashlib.sha256("\n".join(sorted(call_ids)).encode()).hexdigest()[:24]
-    return f"data:{data_id}:{digest}"
+def call_credit_key(request_id: str) -> str:
+    """The credit key of a caller's request (every attempt of it shares the id):
+    feedback credits each request once, whether it names the request or its datapoint."""
+    return f"call:{request_id}"
 
 
 def _event(fb: Feedback) -> str:
@@ -110,18 +105,22 @@ class SharedRouters:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def publish(self, alias: str, credit_key: str, feedback: Feedback) -> bool:
-        """Append one resolved feedback to the log; False when its credit key was
-        already there (credited before: not again). Raises psycopg's errors."""
+    def publish(self, credits: list[tuple[str, str, Feedback]]) -> list[bool]:
+        """Append resolved credits ``(alias, credit key, feedback)`` to the log in one
+        transaction; for each, False when its key was already there (credited
+        before: not again). Raises psycopg's errors (then none was appended)."""
+        added: list[bool] = []
         with self.store.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOG_LOCK,))
-            row = conn.execute(
-                "INSERT INTO router_feedback (alias, credit_key, event, origin, created_at)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (alias, credit_key) DO NOTHING"
-                " RETURNING seq",
-                (alias, credit_key, _event(feedback), self.origin, time.time()),
-            ).fetchone()
-        return row is not None
+            for alias, key, feedback in credits:
+                row = conn.execute(
+                    "INSERT INTO router_feedback (alias, credit_key, event, origin, created_at)"
+                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (alias, credit_key) DO NOTHING"
+                    " RETURNING seq",
+                    (alias, key, _event(feedback), self.origin, time.time()),
+                ).fetchone()
+                added.append(row is not None)
+        return added
 
     def sync(self) -> int:
         """Fold the rows not applied yet into this replica's routers, in order;

@@ -169,7 +169,12 @@ def test_feedback_to_one_replica_changes_the_other_replicas_decisions_once(
             sb.url + "/v1/feedback",
             json={"request_id": first[0].headers["x-agentopt-request-id"], "score": 1.0},
         )
-        assert again.json() == {"credited": [], "already_credited": ["pick"], "models": [good]}
+        assert again.json() == {
+            "credited": [],
+            "already_credited": ["pick"],
+            "calls_credited": 0,
+            "models": [good],
+        }
         assert a.sync_routers() == 0 and b.sync_routers() == 0
         arms_a, arms_b = _arms(sa), _arms(sb)
     assert arms_a == arms_b
@@ -185,8 +190,11 @@ def test_feedback_by_datapoint_reaches_every_replica_within_the_sync_interval(
         router_sync_seconds=0.05,
     )
     with serving(sim, cfg, store=url) as (a, sa), serving(sim, cfg, store=url) as (b, sb):
+        rids = []
         for i in range(3):  # datapoint 7's calls go through both replicas
-            _routed(_call((sa, sb)[i % 2].url, f"d{i}", "pick", **{"x-agentopt-data-id": "7"}))
+            r = _call((sa, sb)[i % 2].url, f"d{i}", "pick", **{"x-agentopt-data-id": "7"})
+            _routed(r)
+            rids.append(r.headers["x-agentopt-request-id"])
         a.store.flush()
         b.store.flush()
         fb = httpx.post(sa.url + "/v1/feedback", json={"data_id": "7", "score": 1.0})
@@ -198,8 +206,13 @@ def test_feedback_by_datapoint_reaches_every_replica_within_the_sync_interval(
         # every call of the datapoint, from both replicas, credited once on each
         assert sum(n for n, _ in _arms(sa).values()) == 3
         assert _arms(sa) == _arms(sb)
+        assert fb.json()["calls_credited"] == 3
+        # the same calls again, by datapoint or by request, to either replica: not credited
         dup = httpx.post(sb.url + "/v1/feedback", json={"data_id": "7", "score": 0.0})
         assert dup.json()["already_credited"] == ["pick"]
+        one = httpx.post(sb.url + "/v1/feedback", json={"request_id": rids[1], "score": 0.0})
+        assert one.json()["already_credited"] == ["pick"]
+        assert b.sync_routers() == 0 and _arms(sa) == _arms(sb)
         health = httpx.get(sb.url + "/internal/health").json()
     assert health["shared_routers"]["applied_seq"] >= 1
 

@@ -139,3 +139,20 @@ def test_concurrent_routing_and_feedback_lose_nothing() -> None:
     assert s["calls"] == 1600 and s["feedbacks"] == 800
     assert sum(a["pulls"] for a in s["arms"].values()) == 1600
     assert sum(a["rewards"] for a in s["arms"].values()) == 1600
+
+
+def test_credit_applies_resolved_feedback_identically_whatever_this_router_routed() -> None:
+    routed, fresh = Cycle(["a", "b"], budget_usd=1.0), Cycle(["a", "b"], budget_usd=1.0)
+    assert routed.route(ctx("A")) == "a"  # this router routed datapoint A to a
+    fb = Feedback(reward=1.0, models=("b",), cost_usd=0.25, data_id="A")  # resolved elsewhere
+    for r in (routed, fresh):
+        r.credit(fb)
+    for r in (routed, fresh):
+        arms = r.stats()["arms"]
+        assert (arms["a"]["rewards"], arms["b"]["rewards"]) == (0, 1)
+        assert arms["b"]["mean_cost_usd"] == 0.25
+        assert r.stats()["spend_usd"] == 0.0  # spend comes from records, not from feedback
+    # the datapoint's routed calls were dropped with it: they are not credited again
+    with pytest.warns(RoutingWarning, match="matches no call"):
+        routed.update(Feedback(reward=0.0, data_id="A"))
+    assert routed.stats()["arms"]["a"]["rewards"] == 0
