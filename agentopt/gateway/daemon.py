@@ -545,8 +545,8 @@ class Daemon:
             return found[0], found[1]
         rows = self.store.sql(  # type: ignore[attr-defined]
             "SELECT records.json FROM records JOIN calls USING (seq)"
-            " WHERE calls.request_id = %s OR records.call_id = %s",
-            (request_id, request_id),
+            " WHERE calls.request_id = %s",  # every attempt's record carries it (indexed)
+            (request_id,),
         )
         recs = [CallRecord.model_validate_json(r[0]) for r in rows]
         recs = [r for r in recs if r.alias in self.aliases]
