@@ -456,7 +456,8 @@ class Daemon:
             return {"credited": [alias_name], "models": [choice]}
         if data_id is None:
             raise GatewayError(400, "feedback: give request_id or data_id")
-        names = sorted(self._routed_by_data.get(data_id, ()))
+        with self._lock:  # feedback runs in a worker thread; routing adds to these sets
+            names = sorted(self._routed_by_data.get(data_id, ()))
         if not names:
             raise GatewayError(404, f"feedback: no alias call was made for data_id {data_id!r}")
         recs = self.store.query(data_id=data_id, combo_id=combo_id)
