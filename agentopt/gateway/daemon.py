@@ -185,6 +185,8 @@ class Daemon:
                 ),
             )
         self._excluded_by_breaker: dict[str, set[str]] = {}
+        # (alias, provider) → its retry policy (stateless but for its jitter)
+        self._policies: dict[tuple[str | None, str], Any] = {}
         self.metrics: Any = None
         self.capture_writer: Any = None
         self.on_close: list[Any] = []
@@ -217,6 +219,8 @@ class Daemon:
     ) -> Any:
         """Add (or replace) a provider the daemon may forward to."""
         reg = registry or self.registry
+        if registry is None:
+            self._policies.clear()  # a provider's retries may differ from the one it replaces
         if patterns is None:
             patterns = _OPENAI_PATTERNS if wire == "openai" else _ANTHROPIC_PATTERNS
         return reg.register(name, base_url, tuple(patterns), wire=wire)  # type: ignore[arg-type]
@@ -329,6 +333,13 @@ class Daemon:
 
     def retry_policy(self, alias: Alias | None, target: Target) -> Any:
         """The retry policy of a call to ``target`` (alias's, else provider's, else global)."""
+        key = (alias.name if alias is not None else None, target.spec.name)
+        policy = self._policies.get(key)
+        if policy is None:
+            policy = self._policies[key] = self._retry_policy(alias, target)
+        return policy
+
+    def _retry_policy(self, alias: Alias | None, target: Target) -> Any:
         cfg = None
         if alias is not None:
             cfg = self.config.aliases[alias.name].retries

@@ -15,7 +15,6 @@ a non-streamed JSON answer also carries ``_cost`` (USD, null when unpriced),
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import os
@@ -36,7 +35,8 @@ from agentopt.gateway.asgi import (
     respond_json,
 )
 from agentopt.gateway.resolve import GatewayError, Target
-from agentopt.tracking.pipeline import CALL_ID_EXTENSION
+from agentopt.gateway.upstream_http import UpstreamClient
+from agentopt.tracking.pipeline import BODY_EXTENSION, CALL_ID_EXTENSION
 from agentopt.tracking.redact import scrub_url
 
 if TYPE_CHECKING:
@@ -87,20 +87,16 @@ class DataPlane:
 
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
-        self._client: httpx.AsyncClient | None = None
+        self._client: UpstreamClient | None = None
+        self._urls: dict[str, httpx.URL] = {}
 
-    def client(self) -> httpx.AsyncClient:
-        """The upstream client, created in the serving event loop on first use."""
+    def client(self) -> UpstreamClient:
+        """The upstream client (its connection pool is made in the serving loop)."""
         if self._client is None:
             t = self.daemon.config.resilience.timeouts
-            self._client = httpx.AsyncClient(
-                # read: the longest silence between two chunks (the first byte has
-                # its own limit in _attempts)
-                timeout=httpx.Timeout(t.idle, connect=t.connect),
-                follow_redirects=False,
-                limits=httpx.Limits(max_connections=512, max_keepalive_connections=128),
-                trust_env=False,
-            )
+            # read: the longest silence between two chunks (the first byte has its
+            # own limit in _attempts)
+            self._client = UpstreamClient(connect=t.connect, read=t.idle)
         return self._client
 
     async def aclose(self) -> None:
@@ -257,9 +253,7 @@ class DataPlane:
                 d.wait_for(call_id)
                 try:
                     response = await _within(
-                        d.pipeline.handle_async(
-                            request, cs, functools.partial(self.client().send, stream=True)
-                        ),
+                        d.pipeline.handle_async(request, cs, self.client().send),
                         first_byte,
                     )
                 except (httpx.HTTPError, TimeoutError) as exc:
@@ -354,12 +348,13 @@ class DataPlane:
         d = self.daemon
         spec = target.spec
         pinned: str | None = None
+        parsed: dict[str, Any] | None = data  # the JSON of ``body``
         if spec.wire == endpoint.wire:
             if target.model != requested:
                 pinned = target.choice
                 if not _recorded(endpoint):  # no route stage: rewrite the model here
                     body = json.dumps({**data, "model": target.model}).encode()
-                    pinned = None
+                    pinned = parsed = None
             entry = spec
         else:
             if not endpoint.translatable:
@@ -379,9 +374,21 @@ class DataPlane:
             entry,
         )
         out.append(("accept-encoding", "identity"))
-        return httpx.Request("POST", entry.base_url + endpoint.suffix, headers=out, content=body), (
-            pinned
+        request = httpx.Request(
+            "POST", self._url(entry.base_url + endpoint.suffix), headers=out, content=body
         )
+        if parsed is not None:
+            request.extensions[BODY_EXTENSION] = parsed
+        return request, pinned
+
+    def _url(self, text: str) -> httpx.URL:
+        """``httpx.URL(text)``, parsed once per upstream endpoint (parsing is slow)."""
+        url = self._urls.get(text)
+        if url is None:
+            if len(self._urls) > 1024:  # providers registered at run time: stay bounded
+                self._urls.clear()
+            url = self._urls[text] = httpx.URL(text)
+        return url
 
     async def _upstream_failed(
         self, send: Send, exc: httpx.HTTPError, target: Target, call_id: str, wire: str
@@ -518,9 +525,7 @@ class DataPlane:
         target = Target(choice, spec, choice)
         d.wait_for(call_id)
         try:
-            response = await d.pipeline.handle_async(
-                request, cs, functools.partial(self.client().send, stream=True)
-            )
+            response = await d.pipeline.handle_async(request, cs, self.client().send)
         except httpx.HTTPError as exc:
             d.take_record(call_id)
             await self._upstream_failed(send, exc, target, call_id, wire)

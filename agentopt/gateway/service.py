@@ -166,11 +166,15 @@ class DaemonApp:
             if k not in ("host", "content-length", "accept-encoding")
         ]
         try:
-            r = await self.data.client().get(url, headers=headers)
+            r = await self.data.client().send(httpx.Request("GET", url, headers=headers))
+            try:
+                content = await r.aread()
+            finally:
+                await r.aclose()
         except httpx.HTTPError as exc:
             await error(send, 502, self.daemon.scrub(f"agentopt gateway: {exc}"))
             return
-        await respond(send, r.status_code, r.content, r.headers.get("content-type", "text/plain"))
+        await respond(send, r.status_code, content, r.headers.get("content-type", "text/plain"))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from agentopt.tracking.translate import Translator
 
 __all__ = [
+    "BODY_EXTENSION",
     "CALL_ID_EXTENSION",
     "AsyncSend",
     "Pipeline",
@@ -88,6 +89,10 @@ _bypass: ContextVar[bool] = ContextVar("agentopt_bypass_capture", default=False)
 #: A request extension a front-end may set to choose the record's ``call_id``
 #: (the gateway daemon answers with it as ``x-agentopt-request-id``).
 CALL_ID_EXTENSION = "agentopt.call_id"
+#: A request extension a front-end that already decoded the request's JSON body
+#: may set to that object (the pipeline then does not parse it again; it never
+#: mutates it).
+BODY_EXTENSION = "agentopt.body"
 
 
 def capture_bypassed() -> bool:
@@ -294,11 +299,12 @@ class Pipeline:
     ) -> Plan:
         """Route the call and compute its cache key. ``url`` is ``request.url``
         as an ``httpx.URL``; ``lib`` is the request's httpx flavour."""
-        body: Any
-        try:
-            body = json.loads(content) if content else None
-        except ValueError:
-            body = None
+        body: Any = request.extensions.get(BODY_EXTENSION)
+        if body is None:
+            try:
+                body = json.loads(content) if content else None
+            except ValueError:
+                body = None
         wire = spec.wire
         requested = request_model(wire, url, body)
         stream = is_stream_request(wire, url, body)
@@ -497,7 +503,11 @@ def _rebuilt(request: Any, url: httpx.URL, body: dict[str, Any], lib: ModuleType
             del headers[name]
     content = json.dumps(body, separators=(",", ":")).encode()
     return lib.Request(
-        request.method, str(url), headers=headers, content=content, extensions=request.extensions
+        request.method,
+        url if lib is httpx else str(url),
+        headers=headers,
+        content=content,
+        extensions={**request.extensions, BODY_EXTENSION: body},
     )
 
 
