@@ -38,6 +38,7 @@ from agentopt.gateway.resolve import GatewayError, Target
 from agentopt.gateway.upstream_http import UpstreamClient
 from agentopt.tracking.pipeline import BODY_EXTENSION, CALL_ID_EXTENSION
 from agentopt.tracking.redact import scrub_url
+from agentopt.tracking.translate import TRANSLATION_FAILED_HEADER
 
 if TYPE_CHECKING:
     from agentopt.gateway.daemon import Daemon
@@ -300,6 +301,22 @@ class DataPlane:
                         send, httpx.RemoteProtocolError(broken), target, call_id, wire
                     )
                     return
+                if response.headers.get(TRANSLATION_FAILED_HEADER):
+                    # litellm could not translate the call: no provider is at fault and
+                    # a retry would fail the same way; another target may still answer
+                    if not last:
+                        await response.aclose()
+                        d.take_record(call_id)
+                        why_not.append(
+                            {
+                                "target": target.choice,
+                                "reason": "translation failed",
+                                "status": status,
+                            }
+                        )
+                        fallback_from = fallback_from or target.choice
+                        next_target = True
+                    break
                 retryable = policy.retryable_status(status)
                 if retryable:
                     health.record(backend, False, f"HTTP {status}")

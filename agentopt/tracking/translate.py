@@ -19,7 +19,9 @@ provider's status. litellm is imported on first translation.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -31,7 +33,9 @@ from agentopt.tracking.providers import OFFICIAL_BASE_URLS, ProviderSpec
 if TYPE_CHECKING:
     from agentopt.tracking.pipeline import Plan
 
-__all__ = ["Translator", "litellm_target"]
+__all__ = ["TRANSLATION_FAILED_HEADER", "Translator", "litellm_target"]
+
+log = logging.getLogger("agentopt.tracking")
 
 _SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8"}
 _JSON_HEADERS = {"content-type": "application/json"}
@@ -59,16 +63,93 @@ def _litellm() -> Any:
     return litellm
 
 
-def _error(plan: Plan, exc: BaseException, lib: ModuleType = httpx) -> Any:
+#: Set on a translation's error response when litellm itself failed (it could not
+#: translate the request or the answer): no provider was at fault, so a retry
+#: would fail the same way and the provider's health is not affected.
+TRANSLATION_FAILED_HEADER = "x-agentopt-translation-failed"
+
+# Where litellm's exception texts stop being a message and become debugging dumps.
+_CUTS = (
+    "Traceback (most recent call last)",
+    "Received Messages=",
+    "Received Model Group=",
+    "This looks like a bug",
+)
+
+
+def _summary(exc: BaseException, secret: str | None) -> str:
+    """One clean line saying what failed: the exception's name and message, without
+    the traceback, request dump or advice litellm appends to its messages."""
+    text = str(exc)
+    for cut in _CUTS:
+        text = text.split(cut, 1)[0]
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    text = lines[0] if lines else ""
+    text = text.removeprefix("litellm.")
+    name = type(exc).__name__
+    if not text.startswith(name):
+        text = f"{name}: {text}" if text else name
+    if secret:
+        text = text.replace(secret, "***")
+    return text if len(text) <= 600 else text[:600] + "…"
+
+
+def _litellm_failed(exc: BaseException) -> bool:
+    """Whether litellm failed on its own (a Python error while translating), not
+    because a provider answered with an error or could not be reached."""
+    if isinstance(getattr(exc, "status_code", None), int) and type(exc).__name__ not in (
+        "APIConnectionError",
+        "InternalServerError",
+    ):
+        return False  # the provider (or litellm's request validation) said no: a real status
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, OSError | TimeoutError | httpx.TransportError):
+            return False
+        if type(link).__module__.startswith(("aiohttp", "httpcore", "openai", "anthropic")):
+            return False
+        link = link.__cause__ or link.__context__
+    return "Traceback (most recent call last)" in str(exc) or not isinstance(
+        getattr(exc, "status_code", None), int
+    )
+
+
+def _error(
+    plan: Plan, exc: BaseException, lib: ModuleType = httpx, secret: str | None = None
+) -> Any:
+    """The caller's error response for a failed translation: a clean JSON error in
+    the caller's format naming the target; the traceback goes to the log only."""
+    target = f"{plan.exchange.provider}/{plan.target_model}"
+    summary = _summary(exc, secret)
+    headers = dict(_JSON_HEADERS)
     status = getattr(exc, "status_code", None)
-    if not isinstance(status, int) or status < 400:
+    if not isinstance(status, int) or status < 400 or status > 599:
         status = 502
-    message = f"agentopt translation to {plan.exchange.provider}/{plan.target_model} failed: {exc}"
-    if plan.exchange.wire == "anthropic":
-        body: dict[str, Any] = {"type": "error", "error": {"type": "api_error", "message": message}}
+    if isinstance(exc, NotImplementedError):  # a limit of ours, said as such
+        status = 501
+        headers[TRANSLATION_FAILED_HEADER] = "1"
     else:
-        body = {"error": {"message": message, "type": "api_error", "code": status}}
-    return lib.Response(status, headers=_JSON_HEADERS, content=json.dumps(body).encode())
+        trace = "".join(traceback.format_exception(exc))
+        log.warning(
+            "agentopt: translating a %s-format call to %s failed:\n%s",
+            plan.exchange.wire,
+            target,
+            trace.replace(secret, "***") if secret else trace,
+        )
+        if _litellm_failed(exc):
+            status = 500
+            headers[TRANSLATION_FAILED_HEADER] = "1"
+    message = (
+        f"agentopt: translating this {plan.exchange.wire}-format call to {target} failed: {summary}"
+    )
+    kind = "api_error" if status >= 500 else "invalid_request_error"
+    if plan.exchange.wire == "anthropic":
+        body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": message}}
+    else:
+        body = {"error": {"message": message, "type": kind, "code": status}}
+    return lib.Response(status, headers=headers, content=json.dumps(body).encode())
 
 
 def _sse_openai(chunks: Iterator[Any]) -> Iterator[bytes]:
@@ -135,6 +216,13 @@ class Translator:
     def __init__(self, api_key_for: Callable[[ProviderSpec], str | None] | None = None) -> None:
         self._api_key_for = api_key_for or _api_key
 
+    def _secret(self, plan: Plan) -> str | None:
+        """The key a translation of ``plan`` sends (kept out of its error texts)."""
+        try:
+            return self._api_key_for(plan.target) if plan.target is not None else None
+        except Exception:
+            return None
+
     def prepare(self) -> None:
         """Import litellm now (seconds, once), so that the pipeline does not time
         it as the provider's latency."""
@@ -200,7 +288,7 @@ class Translator:
             with calling_litellm():
                 result = _litellm().completion(model=model, **kw)
         except Exception as exc:
-            return _error(plan, exc, lib)
+            return _error(plan, exc, lib, self._secret(plan))
         if not plan.exchange.stream:
             return self._whole(plan, result, mapping, lib)
         if plan.exchange.wire == "anthropic":
@@ -223,7 +311,7 @@ class Translator:
             with calling_litellm():
                 result = await _litellm().acompletion(model=model, **kw)
         except Exception as exc:
-            return _error(plan, exc, lib)
+            return _error(plan, exc, lib, self._secret(plan))
         if not plan.exchange.stream:
             return self._whole(plan, result, mapping, lib)
         if plan.exchange.wire == "anthropic":
