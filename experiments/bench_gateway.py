@@ -192,6 +192,7 @@ class Load:
 
     def run(self, base: str, pid: int | None = None, headers: dict[str, str] | None = None) -> str:
         """``"N req/s (… µs CPU per request)"`` for ``base``."""
+        self._drive(base, min(3.0, self.seconds), headers or {})  # warm-up, not counted
         cpu0 = cpu_seconds(pid) if pid else 0.0
         done, errors, elapsed = self._drive(base, self.seconds, headers or {})
         cpu = (cpu_seconds(pid) - cpu0) if pid else 0.0
@@ -214,7 +215,8 @@ class Load:
     def _drive(self, base: str, seconds: float, headers: dict[str, str]) -> tuple[int, int, float]:
         url = base + "/v1/chat/completions"
         if self.wrk:
-            args = [self.wrk, "-t2", f"-c{self.conns}", f"-d{seconds:g}s", "-s", str(self.script)]
+            args = [self.wrk, "-t2", f"-c{self.conns}", f"-d{seconds:g}s", "--timeout", "60s",
+                    "-s", str(self.script)]  # fmt: skip
             for k, v in headers.items():
                 args += ["-H", f"{k}: {v}"]
             out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout

@@ -180,6 +180,9 @@ class DaemonApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                # the upstream pool (aiohttp's import, TLS context) is made now, not
+                # on the first caller's time
+                self.data.client().session()
                 self._start_probes()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
