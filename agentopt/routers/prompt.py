@@ -106,7 +106,7 @@ class PromptRouter(Router):
         cluster_thresholds: Sequence[float] = (0.25, 0.4),
         dims: int = 8,
         ridge: float = 1.0,
-        exploration: float = 0.7,
+        exploration: float = 0.5,
         bias_precision: float = 4.0,
         cluster_precision: float = 1.0,
         **kwargs: Any,
