@@ -204,6 +204,8 @@ def _run_one(
     s_got, c_got, o_got = score[picks, stream], cost[picks, stream], obj[picks, stream]
     best_arm = int(np.argmax(obj[:, stream].sum(axis=1)))
     regret_curve = np.cumsum(obj[best_arm, stream] - o_got)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cost_share = np.cumsum(c_got) / np.cumsum(cost[best_arm, stream])
     t_tail = (2 * h) // 3
     out: dict[str, Any] = {
         "reward": float(s_got.mean()),
@@ -212,6 +214,7 @@ def _run_one(
         "share": float(np.mean(picks[-max(1, h // 10) :] == prep.labels.index(prep.best_label))),
         "us": elapsed / h * 1e6,
         "curve": regret_curve,
+        "cost_curve": cost_share,
     }
     for prefix, part in (("", stream), ("tail_", stream[t_tail:])):
         arm_scores = score[:, part].mean(axis=1)
@@ -279,8 +282,10 @@ def run_router_benchmark(
     mean over seeds. ``final_share_best_arm`` is the share of the last 10 % of
     steps spent on the arm with the best mean objective over the table's
     present cells (``best_fixed_arm``). ``curves=True`` adds, for plots,
-    ``regret_curve`` (mean cumulative regret per step) and ``arms`` (each
-    arm's mean score and cost over the stream)."""
+    ``regret_curve`` (mean cumulative regret per step), ``cost_share_curve``
+    (the router's cumulative cost over the same requests' cost with the best
+    fixed arm, per step; ``None`` while that is 0) and ``arms`` (each arm's mean
+    score and cost over the stream)."""
     if seeds < 1:
         raise ConfigError(f"seeds must be >= 1, got {seeds}")
     if horizon is not None and horizon < 1:
@@ -333,6 +338,8 @@ def run_router_benchmark(
             )
             if curves:
                 row["regret_curve"] = np.mean([r["curve"] for r in runs], axis=0).tolist()
+                share = np.mean([r["cost_curve"] for r in runs], axis=0)
+                row["cost_share_curve"] = [None if not np.isfinite(v) else float(v) for v in share]
                 score = np.mean([r["arm_score"] for r in runs], axis=0)
                 cost = np.mean([r["arm_cost"] for r in runs], axis=0)
                 row["arms"] = {
@@ -421,7 +428,10 @@ def cli_main(args: argparse.Namespace) -> int:
         for path in plot_results(results, plot_dir):
             print(f"wrote {path}", file=sys.stderr)
     if args.json_out:
-        rows = [{k: v for k, v in r.items() if k not in ("regret_curve", "arms")} for r in results]
+        rows = [
+            {k: v for k, v in r.items() if k not in ("regret_curve", "cost_share_curve", "arms")}
+            for r in results
+        ]
         out = Path(args.json_out)
         out.write_text(json.dumps({"results": rows}, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out}", file=sys.stderr)

@@ -289,17 +289,15 @@ class PromptRouter(Router):
 
     def _choose_arm(self, ctx: RouteContext, allowed: np.ndarray | None) -> int:
         pc = self._context_of(ctx)
-        nz = np.flatnonzero(pc.x)  # a few cluster indicators and the cheap features
-        x = pc.x[nz]
+        x = pc.x  # dense: a few dozen numbers, cheaper than sparse indexing in numpy
         cost = self.costs.expected(pc.tokens)
         k = len(self.arms)
-        base = 0.5 + float(self._theta[k, nz] @ x)  # the shared model's prediction
-        sub = self._a_inv[:k, nz[:, None], nz]  # (arms, nnz, nnz)
-        theta = self._theta[:k, nz]
+        base = 0.5 + float(self._theta[k] @ x)  # the shared model's prediction
+        a_inv, theta = self._a_inv[:k], self._theta[:k]
         if allowed is not None:
-            sub, theta, cost = sub[allowed], theta[allowed], cost[allowed]
+            a_inv, theta, cost = a_inv[allowed], theta[allowed], cost[allowed]
         mean = theta @ x + base
-        var = np.maximum((sub @ x) @ x, 0.0) * self._noise_at(mean)
+        var = np.maximum((a_inv @ x) @ x, 0.0) * self._noise_at(mean)
         score = mean + self.exploration * np.sqrt(var) * self.rng.standard_normal(mean.size)
         j = self._objective(score, cost, mean)
         return j if allowed is None else int(allowed[j])
@@ -321,18 +319,17 @@ class PromptRouter(Router):
 
     def _learn_arm(self, i: int, reward: float, cost_usd: float | None, features: Any) -> None:
         pc = self._as_context(features)
-        nz = np.flatnonzero(pc.x)
-        x = pc.x[nz]
+        x = pc.x
         k = len(self.arms)
-        base = 0.5 + float(self._theta[k, nz] @ x)
-        pred = base + float(self._theta[i, nz] @ x)
+        base = 0.5 + float(self._theta[k] @ x)
+        pred = base + float(self._theta[i] @ x)
         err = reward - pred
         self._resid_sq += err * err
         self._resid_n += 1.0
         q = min(max(pred, 0.05), 0.95)
         self._bern_sum += q * (1.0 - q)
-        self._ridge_update(i, nz, x, reward - base)
-        self._ridge_update(k, nz, x, reward - 0.5)
+        self._ridge_update(i, x, reward - base)
+        self._ridge_update(k, x, reward - 0.5)
         if cost_usd is not None:
             self.costs.observe(i, cost_usd, pc.tokens)
         self._updates += 1.0
@@ -374,19 +371,18 @@ class PromptRouter(Router):
         self._a_inv[:k] = np.linalg.inv(np.diag(prec)[None] + self._gram)
         self._theta[:k] = np.einsum("kij,kj->ki", self._a_inv[:k], self._b[:k])
 
-    def _ridge_update(self, row: int, nz: np.ndarray, x: np.ndarray, target: float) -> None:
+    def _ridge_update(self, row: int, x: np.ndarray, target: float) -> None:
         """One observation for model ``row`` (Sherman–Morrison on its inverse Gram)."""
-        xx = np.outer(x, x)
         if row < len(self.arms):
-            self._gram[row, nz[:, None], nz] += xx
+            self._gram[row] += np.outer(x, x)
         a_inv = self._a_inv[row]
-        u = a_inv[:, nz] @ x
-        denom = 1.0 + float(x @ u[nz])
+        u = a_inv @ x
+        denom = 1.0 + float(x @ u)
         theta = self._theta[row]
-        # recursive least squares: the same θ = A⁻¹b, in O(width) instead of O(width²)
-        theta += u * ((target - float(theta[nz] @ x)) / denom)
+        # recursive least squares: the same θ = A⁻¹b, in O(width²) without a solve
+        theta += u * ((target - float(theta @ x)) / denom)
         a_inv -= np.outer(u, u / denom)
-        self._b[row, nz] += target * x
+        self._b[row] += target * x
 
     def predict(self, prompt: str) -> dict[str, dict[str, float]]:
         """Each arm's expected score and cost for ``prompt`` (posterior means)."""

@@ -243,10 +243,15 @@ def test_tail_fields_are_the_last_third_of_the_stream(tmp_path: Path) -> None:
             return "a"
 
     try:
-        [r] = run_router_benchmark([flat_table(tmp_path, "t", good="b")], ["always_a"], seeds=1)
+        [r] = run_router_benchmark(
+            [flat_table(tmp_path, "t", good="b")], ["always_a"], seeds=1, curves=True
+        )
     finally:
         _REGISTRY.pop("always_a", None)
     assert (r["mean_score"], r["tail_mean_score"]) == (0.0, 0.0)
+    # the plots' curves: a point of regret per request, at a tenth of b's cost all along
+    assert r["regret_curve"] == pytest.approx(list(range(1, r["horizon"] + 1)))
+    assert r["cost_share_curve"] == pytest.approx([0.1] * r["horizon"])
     assert r["tail_mean_cost_usd"] == pytest.approx(0.001)
     assert r["tail_best_single_score"] == 1.0
     assert r["tail_best_single_cost_usd"] == pytest.approx(0.01)
