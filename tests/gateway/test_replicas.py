@@ -41,12 +41,7 @@ def server() -> Iterator[PgServer]:
 @pytest.fixture
 def url(server: PgServer) -> str:
     """A fresh database on the server."""
-    import psycopg
-
-    name = f"r{os.getpid()}_{next(_names)}"
-    with psycopg.connect(server.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
-    return server.url.rsplit("/", 1)[0] + "/" + name
+    return server.new_database(f"r{os.getpid()}_{next(_names)}")
 
 
 def _db(url: str, sql: str) -> list[tuple[Any, ...]]:

@@ -27,12 +27,7 @@ def server() -> Iterator[PgServer]:
 
 @pytest.fixture
 def url(server: PgServer) -> str:
-    import psycopg
-
-    name = f"c{next(_names)}"
-    with psycopg.connect(server.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
-    return server.url.rsplit("/", 1)[0] + "/" + name
+    return server.new_database(f"c{next(_names)}")
 
 
 def _entry(body: bytes = b'{"ok": true}', created_at: float | None = None) -> CachedResponse:

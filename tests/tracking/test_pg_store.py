@@ -35,12 +35,7 @@ def server() -> Iterator[PgServer]:
 @pytest.fixture
 def url(server: PgServer) -> str:
     """A fresh database on the server."""
-    import psycopg
-
-    name = f"t{next(_names)}"
-    with psycopg.connect(server.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
-    return server.url.rsplit("/", 1)[0] + "/" + name
+    return server.new_database(f"t{next(_names)}")
 
 
 def _rec(i: int, **kw: Any) -> CallRecord:
