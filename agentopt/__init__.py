@@ -38,9 +38,9 @@ _LAZY: dict[str, str] = {
     "current_session": "agentopt.tracking",
     "get_current_session_proxy": "agentopt.tracking",
     "track_agent": "agentopt.tracking",
-    "get_store": "agentopt.tracking.store",
-    "usage_stats": "agentopt.tracking.usage",
-    "UsageStats": "agentopt.tracking.usage",
+    "get_store": "agentopt.tracking.storage.store",
+    "usage_stats": "agentopt.tracking.analytics.usage",
+    "UsageStats": "agentopt.tracking.analytics.usage",
     "Feedback": "agentopt.routers.context",
     "RouteContext": "agentopt.routers.context",
     "PromptFeatures": "agentopt.routers.context",
@@ -236,5 +236,5 @@ if TYPE_CHECKING:  # pragma: no cover
         get_current_session_proxy,
         track_agent,
     )
-    from agentopt.tracking.store import get_store
-    from agentopt.tracking.usage import UsageStats, usage_stats
+    from agentopt.tracking.analytics.usage import UsageStats, usage_stats
+    from agentopt.tracking.storage.store import get_store

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from agentopt.records import CallRecord
-from agentopt.tracking.cache import ResponseCache
+from agentopt.tracking.storage.cache import ResponseCache
 from agentopt.tracking.tracker import LLMTracker
 
 __all__ = ["CallRecord", "LLMTracker", "ResponseCache"]

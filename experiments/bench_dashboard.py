@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from agentopt.records import CallRecord
-from agentopt.tracking.store import SQLiteRecordStore
+from agentopt.tracking.storage.store import SQLiteRecordStore
 
 MODELS = [
     ("openai", "gpt-4o-mini", 0.15e-6, 0.6e-6),

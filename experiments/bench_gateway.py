@@ -420,7 +420,7 @@ def soak(args: argparse.Namespace, tmp: Path) -> bool:
 
 def check_records(store: str, answered: dict[str, int | None]) -> bool:
     """Records against answers: the soak's invariant (printed; True when it holds)."""
-    from agentopt.tracking.store import get_store
+    from agentopt.tracking.storage.store import get_store
 
     s = get_store(store)
     try:

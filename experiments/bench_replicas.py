@@ -59,7 +59,7 @@ def _fresh_db(server_url: str, name: str) -> str:
 
 def _writer(url: str, tag: str, n: int, start: Any, out: Any) -> None:
     from agentopt.records import CallRecord
-    from agentopt.tracking.pg_store import PostgresRecordStore
+    from agentopt.tracking.storage.pg_store import PostgresRecordStore
 
     store = PostgresRecordStore(url)
     records = [

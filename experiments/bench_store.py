@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agentopt.records import CallRecord
-from agentopt.tracking.store import MemoryRecordStore, RecordStore, SQLiteRecordStore
+from agentopt.tracking.storage.store import MemoryRecordStore, RecordStore, SQLiteRecordStore
 
 
 def _records(n: int, n_data: int) -> list[CallRecord]:

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from agentopt.records import CallRecord
-from agentopt.tracking import LLMTracker, summary
-from agentopt.tracking.sqlite_store import SQLiteRecordStore
+from agentopt.tracking import LLMTracker
+from agentopt.tracking.analytics import summary
+from agentopt.tracking.storage.sqlite_store import SQLiteRecordStore
 
 _SYSTEM = (
     "You are a careful research assistant. Answer with a short justification, cite the "

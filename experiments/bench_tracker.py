@@ -266,7 +266,7 @@ def bench_session(n: int = 20000) -> None:
 
 def bench_store(n: int = 100_000) -> None:
     from agentopt.records import CallRecord
-    from agentopt.tracking.store import MemoryRecordStore
+    from agentopt.tracking.storage.store import MemoryRecordStore
 
     gc.collect()
     tracemalloc.start()

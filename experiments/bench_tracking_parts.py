@@ -13,9 +13,9 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from agentopt.tracking.cache import CachedResponse, ResponseCache, namespace_for
-from agentopt.tracking.parsing import StreamParser, parse_body
 from agentopt.tracking.providers import default_registry
+from agentopt.tracking.storage.cache import CachedResponse, ResponseCache, namespace_for
+from agentopt.tracking.wire.parsing import StreamParser, parse_body
 
 
 def _median_us(fn: Callable[[], object], n: int = 2000) -> float:

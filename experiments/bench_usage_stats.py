@@ -24,8 +24,8 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from agentopt.records import CallRecord
-from agentopt.tracking.sqlite_store import SQLiteRecordStore
-from agentopt.tracking.usage import usage_stats
+from agentopt.tracking.analytics.usage import usage_stats
+from agentopt.tracking.storage.sqlite_store import SQLiteRecordStore
 
 MODELS = [
     ("openai", "gpt-4o-mini"),

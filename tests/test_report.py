@@ -14,8 +14,8 @@ from agentopt.exceptions import ConfigError, DataError
 from agentopt.records import CallRecord, Observation
 from agentopt.report import load, observation_rows, record_rows
 from agentopt.selectors.store import CellKey, JSONLStore, SQLiteStore
-from agentopt.tracking.store import SQLiteRecordStore
-from agentopt.tracking.summary import export_jsonl
+from agentopt.tracking.analytics.summary import export_jsonl
+from agentopt.tracking.storage.store import SQLiteRecordStore
 
 
 def _records() -> list[CallRecord]:

@@ -216,7 +216,7 @@ def control_app(daemon: Daemon, app: DaemonApp) -> Any:
         return {name: a.router.stats() for name, a in daemon.aliases.items()}
 
     async def usage(request: Request) -> Any:
-        from agentopt.tracking.usage import usage_stats
+        from agentopt.tracking.analytics.usage import usage_stats
 
         params = dict(request.query_params)
         group_by = params.pop("group_by", None)

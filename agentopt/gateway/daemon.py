@@ -34,19 +34,19 @@ from agentopt.gateway.upstreams import Upstreams
 from agentopt.pricing import PriceBook
 from agentopt.records import CallRecord
 from agentopt.routers.context import Feedback, RouteContext
-from agentopt.tracking import summary
+from agentopt.tracking.analytics import summary
 from agentopt.tracking.pipeline import Pipeline
 from agentopt.tracking.providers import OFFICIAL_BASE_URLS, ProviderRegistry, default_registry
 from agentopt.tracking.recorder import Recorder
 from agentopt.tracking.routing import RouteState
 from agentopt.tracking.session import SessionInfo
-from agentopt.tracking.store import RecordStore, get_store
-from agentopt.tracking.translate import Translator
+from agentopt.tracking.storage.store import RecordStore, get_store
+from agentopt.tracking.wire.translate import Translator
 
 if TYPE_CHECKING:
     from agentopt.gateway.replicas import SharedRouters
-    from agentopt.tracking.cache import Cache
-    from agentopt.tracking.token_estimate import TokenEstimator
+    from agentopt.tracking.analytics.token_estimate import TokenEstimator
+    from agentopt.tracking.storage.cache import Cache
 
 __all__ = ["Daemon", "PinnedRoutes"]
 
@@ -100,7 +100,7 @@ class Daemon:
         self.store = get_store(store, retention_days=config.retention_days)
         self.estimator: TokenEstimator | None = None
         if config.telemetry.estimate_tokens:
-            from agentopt.tracking.token_estimate import TokenEstimator as Estimator
+            from agentopt.tracking.analytics.token_estimate import TokenEstimator as Estimator
 
             self.estimator = Estimator(self.store)
             self.estimator.start()  # imports litellm now, in its thread, not at the first call
@@ -110,11 +110,11 @@ class Daemon:
         self.routes = PinnedRoutes(self.store)
         self.cache: Cache | None = None
         if cache_dir is not None and _is_postgres_url(str(cache_dir)):
-            from agentopt.tracking.pg_cache import PostgresResponseCache
+            from agentopt.tracking.storage.pg_cache import PostgresResponseCache
 
             self.cache = PostgresResponseCache(str(cache_dir))
         elif cache_dir is not None:
-            from agentopt.tracking.cache import ResponseCache
+            from agentopt.tracking.storage.cache import ResponseCache
 
             self.cache = ResponseCache(Path(cache_dir))
         self.pipeline = Pipeline(
@@ -654,7 +654,7 @@ def _is_shared(store: RecordStore) -> bool:
     """Whether ``store`` is a PostgreSQL store (replicas may share it)."""
     import sys
 
-    pg = sys.modules.get("agentopt.tracking.pg_store")
+    pg = sys.modules.get("agentopt.tracking.storage.pg_store")
     return pg is not None and isinstance(store, pg.PostgresRecordStore)
 
 

@@ -38,7 +38,7 @@ from agentopt.gateway.resolve import GatewayError, Target
 from agentopt.gateway.upstream_http import UpstreamClient
 from agentopt.tracking.pipeline import BODY_EXTENSION, CALL_ID_EXTENSION
 from agentopt.tracking.redact import scrub_url
-from agentopt.tracking.translate import TRANSLATION_FAILED_HEADER
+from agentopt.tracking.wire.translate import TRANSLATION_FAILED_HEADER
 
 if TYPE_CHECKING:
     from agentopt.gateway.daemon import Daemon

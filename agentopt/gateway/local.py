@@ -1,6 +1,6 @@
 """A tracker's own loopback gateway: the default process front-end.
 
-:data:`LOOPBACK` is what :mod:`agentopt.tracking.subprocess_front` asks (through
+:data:`LOOPBACK` is what :mod:`agentopt.tracking.capture.subprocess_front` asks (through
 :mod:`agentopt._frontends`) for a session's child environment. The gateway starts
 lazily, the first time a session needs an endpoint, on ``127.0.0.1`` and an
 ephemeral port, and stops with the tracker.
@@ -25,9 +25,9 @@ from agentopt.exceptions import TrackingError
 from agentopt.gateway.app import GatewayApp
 from agentopt.gateway.server import GatewayServer
 from agentopt.gateway.upstreams import Upstreams
+from agentopt.tracking.capture.subprocess_env import session_env
 from agentopt.tracking.providers import ignore_origin, unignore_origin
 from agentopt.tracking.session import SessionInfo, current_session
-from agentopt.tracking.subprocess_env import session_env
 
 if TYPE_CHECKING:
     from agentopt.tracking.pipeline import Pipeline
@@ -58,7 +58,7 @@ class SessionProxy:
     _gateway: LocalGateway
 
     def env_dict(self, base_env: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The variables a child needs (see :func:`~agentopt.tracking.subprocess_env.session_env`)."""
+        """The variables a child needs (see :func:`~agentopt.tracking.capture.subprocess_env.session_env`)."""
         return session_env(
             self.gateway_url, self.session_id, self._gateway.upstreams, base_env, token=self.token
         )

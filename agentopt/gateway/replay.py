@@ -90,9 +90,9 @@ def _outcome(
     duration: float | None,
 ) -> Outcome:
     from agentopt.pricing import default_price_book
-    from agentopt.tracking.parsing import parse_body
     from agentopt.tracking.providers import infer_wire
-    from agentopt.tracking.sse import StreamParser
+    from agentopt.tracking.wire.parsing import parse_body
+    from agentopt.tracking.wire.sse import StreamParser
 
     wire = infer_wire(path)
     model = prompt = completion = None

@@ -43,7 +43,7 @@ from agentopt.routers.context import Feedback
 
 if TYPE_CHECKING:
     from agentopt.gateway.resolve import Alias
-    from agentopt.tracking.pg_store import PostgresRecordStore
+    from agentopt.tracking.storage.pg_store import PostgresRecordStore
 
 __all__ = ["SharedRouters", "call_credit_key"]
 

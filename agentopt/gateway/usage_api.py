@@ -11,7 +11,7 @@
                             streamed in chunks: an export of a million records never sits
                             in memory
 ``GET /v1/usage/reconcile`` reported tokens against a tokenizer count of the stored
-                            bodies, per model (:mod:`agentopt.tracking.reconcile`)
+                            bodies, per model (:mod:`agentopt.tracking.analytics.reconcile`)
 ``GET /v1/routing/metrics`` per alias: calls, activation (requested ≠ selected) rate,
                             activations per target, rewards received, current estimates
 ``GET /metrics``            Prometheus text format (:mod:`agentopt.telemetry.prometheus`)
@@ -35,7 +35,7 @@ from starlette.routing import Route
 
 from agentopt.exceptions import AgentOptError, ConfigError
 from agentopt.records import CallRecord
-from agentopt.tracking.usage import normalize, usage_stats
+from agentopt.tracking.analytics.usage import normalize, usage_stats
 
 __all__ = ["usage_app"]
 
@@ -69,7 +69,7 @@ def _json(data: Any, status: int = 200) -> JSONResponse:
 
 class _Reader:
     """Reads records in order or newest first, filtered like usage_stats: from a
-    SQL store's flat columns (:meth:`~agentopt.tracking.sql_store.SQLRecordStore.read_calls`,
+    SQL store's flat columns (:meth:`~agentopt.tracking.storage.sql_store.SQLRecordStore.read_calls`,
     keyset pagination), or from any other store in Python."""
 
     def __init__(self, store: Any) -> None:
@@ -77,7 +77,7 @@ class _Reader:
         self.sql = hasattr(store, "read_calls")
 
     def _python(self, filters: dict[str, Any]) -> list[CallRecord]:
-        from agentopt.tracking.usage import _matches
+        from agentopt.tracking.analytics.usage import _matches
 
         conds, _ = normalize(filters, None)
         return [r for r in self.store.all() if _matches(r, conds)]
@@ -110,14 +110,14 @@ class _Reader:
             yield (text + "\n").encode()
 
     def export_csv(self, filters: dict[str, Any]) -> Iterator[bytes]:
-        from agentopt.tracking.store_columns import COLUMN_NAMES
+        from agentopt.tracking.storage.store_columns import COLUMN_NAMES
 
         names = ["call_id", *[c for c in COLUMN_NAMES if c != "call_id"]]
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(names)
         if not self.sql:
-            from agentopt.tracking.store_columns import row_of
+            from agentopt.tracking.storage.store_columns import row_of
 
             for r in self._python(filters):
                 writer.writerow(row_of(r))
@@ -232,7 +232,7 @@ def usage_app(
     async def reconcile(request: Request) -> Response:
         import asyncio
 
-        from agentopt.tracking.reconcile import reconcile_usage
+        from agentopt.tracking.analytics.reconcile import reconcile_usage
 
         try:
             filters = _filters(request)

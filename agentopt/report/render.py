@@ -298,7 +298,7 @@ def cli_main(args: argparse.Namespace) -> int:
     loaded = print_report(args.path)
     group_by = getattr(args, "stats", None)
     if group_by and loaded.kind == "records":
-        from agentopt.tracking.usage import print_usage, usage_stats
+        from agentopt.tracking.analytics.usage import print_usage, usage_stats
 
         print_usage(usage_stats(loaded.records, group_by=group_by))
     return 0

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from agentopt.exceptions import StoreError
 from agentopt.records import Observation
 from agentopt.selectors.fingerprint import CellKey, Scope
-from agentopt.tracking.sqlite_db import connect_sqlite
+from agentopt.tracking.storage.sqlite_db import connect_sqlite
 
 __all__ = [
     "CellKey",

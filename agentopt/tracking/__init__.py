@@ -9,7 +9,7 @@ import contextlib
 from contextlib import AbstractContextManager
 from typing import Any
 
-from agentopt.tracking.httpx_capture import AsyncTrackingTransport, TrackingTransport
+from agentopt.tracking.capture.httpx_capture import AsyncTrackingTransport, TrackingTransport
 from agentopt.tracking.session import SessionInfo, carry_session, current_session
 from agentopt.tracking.tracker import LLMTracker
 

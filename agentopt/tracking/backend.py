@@ -19,11 +19,11 @@ from agentopt.tracking.pipeline import Pipeline
 from agentopt.tracking.providers import ProviderRegistry, ProviderSpec, Wire, default_registry
 from agentopt.tracking.recorder import Recorder
 from agentopt.tracking.routing import RouteState
-from agentopt.tracking.store import RecordStore, get_store
+from agentopt.tracking.storage.store import RecordStore, get_store
 
 if TYPE_CHECKING:
-    from agentopt.tracking.cache import ResponseCache
-    from agentopt.tracking.token_estimate import TokenEstimator
+    from agentopt.tracking.analytics.token_estimate import TokenEstimator
+    from agentopt.tracking.storage.cache import ResponseCache
 
 __all__ = ["Backend", "InProcessBackend"]
 
@@ -70,7 +70,7 @@ class InProcessBackend:
         self.store = get_store(store)
         self.estimator: TokenEstimator | None = None
         if estimate_tokens:
-            from agentopt.tracking.token_estimate import TokenEstimator as Estimator
+            from agentopt.tracking.analytics.token_estimate import TokenEstimator as Estimator
 
             self.estimator = Estimator(self.store)
         self.recorder = Recorder(
@@ -88,7 +88,7 @@ class InProcessBackend:
         if self._want_cache and self._cache is None:
             with self._lock:
                 if self._cache is None:
-                    from agentopt.tracking.cache import ResponseCache
+                    from agentopt.tracking.storage.cache import ResponseCache
 
                     self._cache = ResponseCache(
                         None if self._cache_dir is None else Path(self._cache_dir)

@@ -36,19 +36,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from agentopt.exceptions import RoutingError
-from agentopt.tracking.parsing import (
-    ParsedResponse,
-    StreamParser,
-    is_stream_request,
-    parse_body,
-    request_model,
-    with_model,
-)
-from agentopt.tracking.providers import ProviderRegistry, ProviderSpec
-from agentopt.tracking.recorder import Exchange, Recorder, usage_or_unknown
-from agentopt.tracking.routing import RouteState
-from agentopt.tracking.session import SessionInfo
-from agentopt.tracking.tee import (
+from agentopt.tracking.capture.tee import (
     STRIP_USAGE,
     USAGE_ASKED,
     CallState,
@@ -56,17 +44,29 @@ from agentopt.tracking.tee import (
     split_events,
     streams_for,
 )
-from agentopt.tracking.usage_strip import (
+from agentopt.tracking.capture.usage_strip import (
     UsageStripper,
     ask_for_usage,
     asks_for_usage,
     is_chat_path,
     strip_events,
 )
+from agentopt.tracking.providers import ProviderRegistry, ProviderSpec
+from agentopt.tracking.recorder import Exchange, Recorder, usage_or_unknown
+from agentopt.tracking.routing import RouteState
+from agentopt.tracking.session import SessionInfo
+from agentopt.tracking.wire.parsing import (
+    ParsedResponse,
+    StreamParser,
+    is_stream_request,
+    parse_body,
+    request_model,
+    with_model,
+)
 
 if TYPE_CHECKING:
-    from agentopt.tracking.cache import Cache, CachedResponse
-    from agentopt.tracking.translate import Translator
+    from agentopt.tracking.storage.cache import Cache, CachedResponse
+    from agentopt.tracking.wire.translate import Translator
 
 __all__ = [
     "BODY_EXTENSION",
@@ -264,7 +264,7 @@ class Pipeline:
     @property
     def translator(self) -> Translator:
         if self._translator is None:
-            from agentopt.tracking.translate import Translator
+            from agentopt.tracking.wire.translate import Translator
 
             self._translator = Translator()
         return self._translator
@@ -330,7 +330,7 @@ class Pipeline:
         path = url.path if target is None else "/chat/completions"
         if wire == "openai" and stream and is_chat_path(path) and isinstance(body, dict):
             # Usage not reported is unknown: ask for it, and hide it from a caller
-            # that did not (see agentopt.tracking.usage_strip); not from an
+            # that did not (see agentopt.tracking.capture.usage_strip); not from an
             # endpoint that refused the option once (then usage stays unknown).
             fuller = None if _endpoint(url) in self._refuse_usage_ask else ask_for_usage(path, body)
             if fuller is not None:
@@ -342,7 +342,7 @@ class Pipeline:
             extra[USAGE_ASKED] = fuller is not None or asks_for_usage(body)
         key = None
         if self.cache is not None and isinstance(body, dict):
-            from agentopt.tracking.cache import namespace_for
+            from agentopt.tracking.storage.cache import namespace_for
 
             endpoint = (
                 f"{target.name}:{target_model}"

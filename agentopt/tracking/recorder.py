@@ -21,10 +21,10 @@ from agentopt.pricing import PriceBook, default_price_book
 from agentopt.records import PARSE_FAILED, CallRecord, Usage, utc_now_iso
 from agentopt.tracking.redact import scrub_body, scrub_url
 from agentopt.tracking.session import SessionInfo
-from agentopt.tracking.store import RecordStore
+from agentopt.tracking.storage.store import RecordStore
 
 if TYPE_CHECKING:
-    from agentopt.tracking.token_estimate import TokenEstimator
+    from agentopt.tracking.analytics.token_estimate import TokenEstimator
 
 __all__ = ["Exchange", "Recorder", "usage_or_unknown"]
 

@@ -35,7 +35,7 @@ import httpx
 from agentopt.exceptions import ConfigError, StoreError, TrackingError
 from agentopt.pricing import PriceBook
 from agentopt.records import CallRecord
-from agentopt.tracking.parsing import request_model
+from agentopt.tracking.capture.subprocess_env import session_env
 from agentopt.tracking.pipeline import AsyncSend, Pipeline, Send, _lib_of, capture_bypassed
 from agentopt.tracking.providers import (
     ProviderRegistry,
@@ -48,11 +48,11 @@ from agentopt.tracking.providers import (
 from agentopt.tracking.recorder import Recorder
 from agentopt.tracking.routing import RouteState
 from agentopt.tracking.session import SessionInfo
-from agentopt.tracking.store import IdLike, RecordStore
-from agentopt.tracking.subprocess_env import session_env
+from agentopt.tracking.storage.store import IdLike, RecordStore
+from agentopt.tracking.wire.parsing import request_model
 
 if TYPE_CHECKING:
-    from agentopt.tracking.cache import ResponseCache
+    from agentopt.tracking.storage.cache import ResponseCache
     from agentopt.tracking.tracker import LLMTracker
 
 __all__ = [
@@ -99,7 +99,7 @@ class ControlClient:
 
 
 class RemoteRecordStore:
-    """The daemon's record store, as a :class:`~agentopt.tracking.store.RecordStore`.
+    """The daemon's record store, as a :class:`~agentopt.tracking.storage.store.RecordStore`.
 
     Appends (litellm's records) are sent in batches; reads flush them first."""
 

@@ -15,7 +15,7 @@ from typing import Any
 from agentopt.exceptions import RoutingError
 from agentopt.routers.context import RouteContext
 from agentopt.tracking.session import SessionInfo
-from agentopt.tracking.store import RecordStore
+from agentopt.tracking.storage.store import RecordStore
 
 __all__ = ["NO_ROUTING", "RouteState"]
 

@@ -31,19 +31,20 @@ from agentopt.exceptions import ConfigError, TrackingError
 from agentopt.pricing import PriceBook
 from agentopt.records import CallRecord
 from agentopt.routers.context import Feedback
-from agentopt.tracking import httpx_capture, summary
+from agentopt.tracking.analytics import summary
 from agentopt.tracking.backend import Backend, InProcessBackend
+from agentopt.tracking.capture import httpx_capture
 from agentopt.tracking.pipeline import Pipeline
 from agentopt.tracking.providers import ProviderRegistry, ProviderSpec, Wire
 from agentopt.tracking.remote import GATEWAY_URL_ENV, RemoteBackend
 from agentopt.tracking.session import SessionInfo, _current, _exit, carry_session
-from agentopt.tracking.store import RecordStore
+from agentopt.tracking.storage.store import RecordStore
 
 if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
 
-    from agentopt.tracking.usage import UsageStats
+    from agentopt.tracking.analytics.usage import UsageStats
 
 __all__ = ["LLMTracker"]
 
@@ -102,7 +103,7 @@ class LLMTracker:
     content in records. ``router`` is the default router of every session.
     ``estimate_tokens=True`` keeps an independent (litellm tokenizer) count of
     each call's tokens beside the reported usage, counted in a background thread
-    (:mod:`agentopt.tracking.token_estimate`; it imports litellm there).
+    (:mod:`agentopt.tracking.analytics.token_estimate`; it imports litellm there).
     If ``AGENTOPT_GATEWAY_URL`` is set, calls go to that daemon instead.
     """
 
@@ -171,7 +172,7 @@ class LLMTracker:
             self._backend.pipeline()
             self._running = True
             httpx_capture.install(self)
-            from agentopt.tracking import client_capture, litellm_capture, subprocess_front
+            from agentopt.tracking.capture import client_capture, litellm_capture, subprocess_front
 
             client_capture.install()
             litellm_capture.install(self)
@@ -183,7 +184,7 @@ class LLMTracker:
         with self._lock:
             if not self._running:
                 return
-            from agentopt.tracking import client_capture, litellm_capture, subprocess_front
+            from agentopt.tracking.capture import client_capture, litellm_capture, subprocess_front
 
             litellm_capture.abandon_streams(self)
             for s in list(self._live.values()):
@@ -276,7 +277,7 @@ class LLMTracker:
         self, data_id: Id, combo_id: Id, agent_id: Id, group_by: str | None = None
     ) -> UsageStats:
         # Aggregated by the store (in SQL for a SQL store): no record is loaded.
-        from agentopt.tracking.usage import compute
+        from agentopt.tracking.analytics.usage import compute
 
         ids = {"data_id": data_id, "combo_id": combo_id, "agent_id": agent_id}
         return compute(self, ids, group_by, percentiles=False)
@@ -419,12 +420,12 @@ class LLMTracker:
         reach this tracker's loopback gateway under ``session`` (default: the
         active one); ``{}`` outside a session. Children started with
         ``subprocess`` inside a session get them automatically."""
-        from agentopt.tracking import subprocess_front
+        from agentopt.tracking.capture import subprocess_front
 
         return subprocess_front.session_env_for(self, session)
 
     def _session_proxy(self, session: SessionInfo) -> Any:
-        from agentopt.tracking import subprocess_front
+        from agentopt.tracking.capture import subprocess_front
 
         return subprocess_front.proxy_for(self, session)
 

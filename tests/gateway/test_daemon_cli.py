@@ -19,7 +19,7 @@ import pytest
 
 from agentopt._serving import ThreadedServer
 from agentopt.sim import SimServer
-from agentopt.tracking.store import SQLiteRecordStore
+from agentopt.tracking.storage.store import SQLiteRecordStore
 from tests.gateway.daemon_kit import PLANTED, CannedUpstream, ServeProcess, sim_args
 
 pytestmark = pytest.mark.xdist_group("daemon")

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from agentopt.sim import SimServer
-from agentopt.tracking.store import get_store
+from agentopt.tracking.storage.store import get_store
 
 pytestmark = pytest.mark.xdist_group("daemon")
 

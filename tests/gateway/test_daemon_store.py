@@ -9,7 +9,7 @@ import pytest
 
 from agentopt.gateway.config import AliasConfig, GatewayConfig
 from agentopt.sim import SimServer
-from agentopt.tracking.sqlite_store import SQLiteRecordStore
+from agentopt.tracking.storage.sqlite_store import SQLiteRecordStore
 from tests.gateway.daemon_kit import serving
 
 pytestmark = pytest.mark.xdist_group("daemon")

@@ -11,7 +11,7 @@ from agentopt.gateway.dashboard import create_dashboard_app
 from agentopt.records import CallRecord, Observation
 from agentopt.selectors.fingerprint import CellKey
 from agentopt.selectors.store import JSONLStore
-from agentopt.tracking.store import SQLiteRecordStore
+from agentopt.tracking.storage.store import SQLiteRecordStore
 
 
 def _rec(i: int, **kw: object) -> CallRecord:
@@ -120,7 +120,7 @@ def test_summary_matches_hand_computed_totals(client: TestClient) -> None:
 def test_summary_is_usage_stats(client: TestClient, store_path: Path) -> None:
     """The page's numbers are agentopt.usage_stats' numbers, filters included."""
     from agentopt import usage_stats
-    from agentopt.tracking.store import get_store
+    from agentopt.tracking.storage.store import get_store
 
     store = get_store(store_path)
     try:

@@ -23,7 +23,7 @@ from agentopt.gateway.daemon import Daemon
 from agentopt.gateway.service import DaemonServer
 from agentopt.sim import SimServer
 from tests.gateway.daemon_kit import PLANTED, serving
-from tests.tracking.pg_server import PgServer
+from tests.tracking.storage.pg_server import PgServer
 
 pytestmark = pytest.mark.xdist_group("postgres")
 

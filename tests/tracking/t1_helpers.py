@@ -52,7 +52,7 @@ from collections.abc import Iterator  # noqa: E402
 import pytest  # noqa: E402
 
 from agentopt.sim import SimServer  # noqa: E402
-from agentopt.tracking import httpx_capture, litellm_capture  # noqa: E402
+from agentopt.tracking.capture import httpx_capture, litellm_capture  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -250,8 +250,8 @@ class _GeminiLikeStream:
 def test_a_complete_stream_is_not_truncated_when_litellm_forgets_the_finish(litellm) -> None:  # type: ignore[no-untyped-def]
     """A provider path that keeps the finish reason only until the next chunk (Gemini's
     in litellm) must not make a complete stream look truncated, unpriced and uncached."""
-    from agentopt.tracking.litellm_streams import wrap_stream
-    from agentopt.tracking.pending import PendingCall
+    from agentopt.tracking.capture.litellm_streams import wrap_stream
+    from agentopt.tracking.capture.pending import PendingCall
     from agentopt.tracking.recorder import Exchange
 
     def chunk(**kw: Any) -> Any:

@@ -23,7 +23,8 @@ import requests
 
 from agentopt.routers import RandomRouter
 from agentopt.sim import SimServer
-from agentopt.tracking import LLMTracker, client_capture
+from agentopt.tracking import LLMTracker
+from agentopt.tracking.capture import client_capture
 
 pytestmark = pytest.mark.xdist_group("subprocess")
 

@@ -8,7 +8,7 @@ import uuid
 from agentopt.records import CallRecord, Usage
 from agentopt.tracking.recorder import Exchange, Recorder
 from agentopt.tracking.session import SessionInfo
-from agentopt.tracking.store import MemoryRecordStore
+from agentopt.tracking.storage.store import MemoryRecordStore
 
 
 def _exchange(session: SessionInfo | None = None, **kw: object) -> Exchange:

@@ -15,8 +15,9 @@ import pytest
 from agentopt.gateway import local
 from agentopt.gateway.upstreams import Upstreams
 from agentopt.sim import SimServer
-from agentopt.tracking import LLMTracker, subprocess_front
-from agentopt.tracking.subprocess_env import (
+from agentopt.tracking import LLMTracker
+from agentopt.tracking.capture import subprocess_front
+from agentopt.tracking.capture.subprocess_env import (
     BASE_URL_VARS,
     SESSION_ID_VAR,
     install_popen_patch,

@@ -11,7 +11,8 @@ import t1_helpers
 from t1_helpers import MSG, OPENAI_KEY, FakeRouter
 
 from agentopt.sim import SimServer
-from agentopt.tracking import LLMTracker, litellm_capture
+from agentopt.tracking import LLMTracker
+from agentopt.tracking.capture import litellm_capture
 
 pytestmark = pytest.mark.xdist_group("t1-litellm")
 
@@ -118,7 +119,7 @@ def test_tracker_never_imports_litellm_itself() -> None:
 def test_import_hook_runs_after_a_late_import(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     # The same hook patches litellm when user code imports it after start()
     # (a fake module here: importing litellm in a subprocess costs seconds).
-    from agentopt.tracking.import_hooks import when_imported
+    from agentopt.tracking.capture.import_hooks import when_imported
 
     (tmp_path / "t1_late_module.py").write_text("value = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -183,7 +183,8 @@ class _Clock:
 def test_first_translated_call_latency_excludes_litellm_set_up(
     oc: openai.OpenAI, sim: SimServer, cross: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agentopt.tracking import tee, translate
+    from agentopt.tracking.capture import tee
+    from agentopt.tracking.wire import translate
 
     clock = _Clock()
     monkeypatch.setattr(tee, "time", clock)

@@ -130,7 +130,7 @@ def test_usage_cost_summary_dataframe_and_jsonl(oc: openai.OpenAI, tmp_path: Pat
 
 def test_unpriced_model_makes_cost_none_never_zero() -> None:
     from agentopt.records import CallRecord
-    from agentopt.tracking.summary import total_cost
+    from agentopt.tracking.analytics.summary import total_cost
 
     assert total_cost([CallRecord(cost_usd=0.1), CallRecord(cost_usd=None)]) is None
     assert total_cost([CallRecord(cost_usd=0.1), CallRecord(cost_usd=0.2)]) == pytest.approx(0.3)

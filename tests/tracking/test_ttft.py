@@ -10,7 +10,8 @@ import httpx
 import pytest
 import t1_helpers
 
-from agentopt.tracking import LLMTracker, TrackingTransport, tee
+from agentopt.tracking import LLMTracker, TrackingTransport
+from agentopt.tracking.capture import tee
 
 no_global_patch = t1_helpers.no_global_patch
 

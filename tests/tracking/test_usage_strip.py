@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from agentopt.tracking.usage_strip import UsageStripper, ask_for_usage, strip_events
+from agentopt.tracking.capture.usage_strip import UsageStripper, ask_for_usage, strip_events
 
 CHUNK = b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"a \\"usage\\":null b"}}],"usage":null}\n\n'
 USAGE = b'data: {"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}\n\n'

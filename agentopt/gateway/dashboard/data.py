@@ -4,7 +4,7 @@ Totals, percentiles and per-provider error rates come from
 :func:`agentopt.usage_stats` (so the page, ``GET /v1/usage/stats``,
 ``agentopt report --stats`` and Python give the same numbers); the call list,
 time series and routing views read the store's flat ``calls`` columns
-(:mod:`agentopt.tracking.store_columns`) with the same definitions: requests
+(:mod:`agentopt.tracking.storage.store_columns`) with the same definitions: requests
 count cache hits, cost sums priced calls (unpriced ones are counted apart,
 never as $0), an error is a call with an error or an HTTP status ≥ 400. No view
 loads whole records, so a store of 100,000 calls answers in milliseconds; only
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agentopt.exceptions import ConfigError, StoreError
-from agentopt.tracking.usage import normalize, usage_stats
+from agentopt.tracking.analytics.usage import normalize, usage_stats
 
 __all__ = ["BUCKETS", "STATUSES", "DashboardData", "Filters"]
 
@@ -96,10 +96,10 @@ class Filters:
 
 class DashboardData:
     """Read-only views of the SQLite record store ``store`` (a path or an open
-    :class:`~agentopt.tracking.sqlite_store.SQLiteRecordStore`, e.g. the daemon's)."""
+    :class:`~agentopt.tracking.storage.sqlite_store.SQLiteRecordStore`, e.g. the daemon's)."""
 
     def __init__(self, store: Any) -> None:
-        from agentopt.tracking.store import get_store
+        from agentopt.tracking.storage.store import get_store
 
         if isinstance(store, str | Path):
             path = Path(store)

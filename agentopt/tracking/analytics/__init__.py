@@ -1,0 +1,1 @@
+"""What the records add up to: usage statistics, billing reconciliation, summaries."""

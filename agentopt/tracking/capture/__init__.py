@@ -1,0 +1,1 @@
+"""The front-ends that catch calls: httpx, litellm, subprocesses, and the stream tee."""

@@ -1,0 +1,1 @@
+"""Where records and cached responses live: memory, SQLite, PostgreSQL."""

@@ -1,0 +1,1 @@
+"""Wire formats: parsing bodies and streams, assembling them, translating between them."""
