@@ -38,7 +38,15 @@ DATA = [(it.prompt, it.answer) for it in ITEMS]
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     """A local Ray with two CPUs; yields its address for other drivers."""
-    info = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    info: Any = None
+    for attempt in range(3):  # Ray waits a fixed 30 s for its node: a loaded machine may need more
+        try:
+            info = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            break
+        except Exception as exc:
+            if "timed out during startup" not in str(exc) or attempt == 2:
+                raise
+            ray.shutdown()
     try:
         yield str(info.address_info["gcs_address"])
     finally:
