@@ -139,26 +139,27 @@ class PromptHasher:
         size = b.size
         pw, ipw = self._powers(size + 1)
         empty = np.zeros(0, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            prefix = np.zeros(size + 1, dtype=np.uint64)
-            np.cumsum((b.astype(np.uint64) + np.uint64(1)) * pw[:size], out=prefix[1:])
-            chars = empty
-            if self.char_ngrams is not None and size >= self.char_ngrams[0]:
-                start, stop, salt = self._windows(size)
-                chars = (prefix[stop] - prefix[start]) * ipw[start] + salt
-            words = empty
-            if self.word_ngrams is not None:
-                w = _WORD_BYTE[b]
-                edge = np.diff(np.concatenate(([False], w, [False])).astype(np.int8))
-                starts, ends = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
-                wh = (prefix[ends] - prefix[starts]) * ipw[starts]
-                lo, hi = self.word_ngrams
-                parts = []
-                if lo <= 1:
-                    parts.append(wh * _M1 + _SALT[9])
-                if hi >= 2 and wh.size > 1:
-                    parts.append((wh[:-1] * _M1 + wh[1:]) * _M2 + _SALT[10])
-                words = np.concatenate(parts) if parts else empty
+        # uint64 array arithmetic wraps silently (mod 2**64): no errstate needed
+        prefix = np.zeros(size + 1, dtype=np.uint64)
+        np.cumsum((b + np.uint64(1)) * pw[:size], out=prefix[1:])
+        chars = empty
+        if self.char_ngrams is not None and size >= self.char_ngrams[0]:
+            start, stop, salt = self._windows(size)
+            chars = (prefix[stop] - prefix[start]) * ipw[start] + salt
+        words = empty
+        if self.word_ngrams is not None:
+            w = np.zeros(size + 2, dtype=np.int8)
+            w[1:-1] = _WORD_BYTE[b]
+            edge = np.diff(w)
+            starts, ends = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+            wh = (prefix[ends] - prefix[starts]) * ipw[starts]
+            lo, hi = self.word_ngrams
+            parts = []
+            if lo <= 1:
+                parts.append(wh * _M1 + _SALT[9])
+            if hi >= 2 and wh.size > 1:
+                parts.append((wh[:-1] * _M1 + wh[1:]) * _M2 + _SALT[10])
+            words = np.concatenate(parts) if parts else empty
         return chars, words
 
     def _windows(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -280,9 +281,17 @@ class PromptClusters:
         self.dim = dim
         self.max_clusters = max_clusters
         self.threshold = float(threshold)
-        self.sums = np.zeros((0, dim))  # Σ member vectors per cluster
+        # Σ member vectors per cluster, stored transposed (dim × clusters): a
+        # prompt's active buckets are then whole rows, gathered in one take
+        self._sums_t = np.zeros((dim, 0))
         self.norms = np.zeros(0)  # ‖Σ‖ per cluster
         self.counts = np.zeros(0)
+
+    @property
+    def sums(self) -> np.ndarray:
+        """Σ member vectors, one row per cluster."""
+        out: np.ndarray = self._sums_t.T
+        return out
 
     def assign(self, idx: np.ndarray, val: np.ndarray, *, learn: bool = True) -> int:
         """The cluster of the unit vector (``idx``, ``val``); -1 for a zero vector.
@@ -291,12 +300,14 @@ class PromptClusters:
             return -1
         k = self.counts.size
         if k:
-            dots = self.sums[:, idx] @ val
+            rows = self._sums_t.take(idx, axis=0)
+            dots = val @ rows
             sims = dots / np.maximum(self.norms, 1e-12)
             best = int(np.argmax(sims))
             if sims[best] >= self.threshold or k >= self.max_clusters:
                 if learn:
-                    self.sums[best, idx] += val
+                    rows[:, best] += val
+                    self._sums_t[idx, best] = rows[:, best]
                     # ‖s + v‖² = ‖s‖² + 2 s·v + ‖v‖²: no pass over the whole row
                     sq = self.norms[best] ** 2 + 2.0 * dots[best] + float(val @ val)
                     self.norms[best] = float(np.sqrt(max(sq, 0.0)))
@@ -304,12 +315,41 @@ class PromptClusters:
                 return best
         if not learn:
             return -1
-        row = np.zeros((1, self.dim))
-        row[0, idx] = val
-        self.sums = np.concatenate((self.sums, row))
+        col = np.zeros((self.dim, 1))
+        col[idx, 0] = val
+        self._sums_t = np.concatenate((self._sums_t, col), axis=1)
         self.norms = np.append(self.norms, float(np.sqrt(val @ val)))
         self.counts = np.append(self.counts, 1.0)
         return k
+
+    def closest_pair(self) -> tuple[int, int, float]:
+        """The two clusters whose centroids are most alike: (a, b, cosine), a < b;
+        (-1, -1, 0.0) with fewer than two clusters."""
+        k = self.counts.size
+        if k < 2:
+            return -1, -1, 0.0
+        unit = self.sums / np.maximum(self.norms, 1e-12)[:, None]
+        sims = unit @ unit.T
+        sims[np.tril_indices(k)] = -np.inf
+        flat = int(np.argmax(sims))
+        a, b = divmod(flat, k)
+        return a, b, float(sims[a, b])
+
+    def merge(self, a: int, b: int) -> int:
+        """Merge cluster ``b`` into ``a`` (a < b): prompts of one task that
+        founded two clusters before their centroid settled become one. The last
+        cluster then takes ``b``'s index; returns that former last index."""
+        if not 0 <= a < b < self.counts.size:
+            raise ConfigError(f"merge: clusters {a}, {b} of {self.counts.size}")
+        last = self.counts.size - 1
+        t = self._sums_t
+        t[:, a] += t[:, b]
+        self.norms[a] = float(np.sqrt(t[:, a] @ t[:, a]))
+        self.counts[a] += self.counts[b]
+        t[:, b], self.norms[b], self.counts[b] = t[:, last], self.norms[last], self.counts[last]
+        self._sums_t = np.ascontiguousarray(t[:, :last])
+        self.norms, self.counts = self.norms[:last].copy(), self.counts[:last].copy()
+        return last
 
     def state_dict(self) -> dict[str, Any]:
         nz = [np.flatnonzero(r) for r in self.sums]
@@ -325,7 +365,7 @@ class PromptClusters:
         sums = np.zeros((len(rows), self.dim))
         for j, c in enumerate(rows):
             sums[j, np.asarray(c["idx"], dtype=np.intp)] = np.asarray(c["sum"], dtype=float)
-        self.sums = sums
+        self._sums_t = np.ascontiguousarray(sums.T)
         self.norms = np.asarray(
             [float(c.get("norm", np.sqrt(r @ r))) for c, r in zip(rows, sums, strict=True)]
         )

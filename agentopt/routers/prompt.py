@@ -5,7 +5,8 @@ Features: the prompt's hashed word and character n-grams
 (:class:`~agentopt.routers.features.PromptHasher`, ``n_features`` buckets) or
 the vector of a user's ``embed=`` function, gathered online into prompt
 clusters at two granularities (``cluster_thresholds``: prompts of one task share
-their template and vocabulary), plus, within its cluster, a fixed random sketch
+their template and vocabulary; two clusters of a level whose centroids become
+alike, ``merge_similarity``, merge and pool their data), plus, within its cluster, a fixed random sketch
 of the n-grams (``dims`` numbers: a keyword that changes the answer) and the
 cheap :class:`PromptFeatures` (length, tools, images, turns).
 
@@ -21,7 +22,10 @@ objective:
 
 - ``quality_floor=0.95``: among the arms whose estimated score is within 95 %
   of the best sampled score (the bar rises while a possibly better arm is
-  uncertain), the cheapest;
+  uncertain), the cheapest; with ``floor_confidence=z`` > 0 the floor is held
+  with confidence instead: an arm qualifies when its lower bound (mean − z·sd)
+  is within 95 % of the best estimate, and the arm a Thompson draw (spread ×
+  ``floor_exploration``) calls best always qualifies;
 - ``cost_weight=w`` (dollars per point of score: a score of 1 is worth $w):
   the arm maximising ``score − cost / w``;
 - both: the floor first, then ``score − cost / w`` among the arms that pass;
@@ -90,6 +94,11 @@ class PromptRouter(Router):
         n_features: hashed n-gram buckets. ``dims``: size of the sketch.
         ridge: prior precision of each weight (in units of the noise variance).
         exploration: scales the posterior spread (1 = the posterior).
+        floor_confidence: 0: the floor compares estimates; z > 0: an arm must
+            clear it with its lower bound mean − z·sd (held with confidence).
+        floor_exploration: with ``floor_confidence``: the Thompson spread of the
+            draw that picks the arm which may be best.
+        merge_similarity: centroid cosine at which two clusters of a level merge.
     """
 
     def __init__(
@@ -109,6 +118,9 @@ class PromptRouter(Router):
         exploration: float = 0.5,
         bias_precision: float = 4.0,
         cluster_precision: float = 1.0,
+        floor_confidence: float = 0.0,
+        floor_exploration: float = 0.1,
+        merge_similarity: float = 0.6,
         **kwargs: Any,
     ) -> None:
         super().__init__(candidates, **kwargs)
@@ -136,6 +148,15 @@ class PromptRouter(Router):
         self.dims = dims
         self.ridge = float(ridge)
         self.exploration = float(exploration)
+        if not floor_confidence >= 0:
+            raise ConfigError(f"floor_confidence must be >= 0, got {floor_confidence!r}")
+        if not floor_exploration >= 0:
+            raise ConfigError(f"floor_exploration must be >= 0, got {floor_exploration!r}")
+        self.floor_confidence = float(floor_confidence)
+        self.floor_exploration = float(floor_exploration)
+        if not 0.0 < merge_similarity <= 1.0:
+            raise ConfigError(f"merge_similarity must be in (0, 1], got {merge_similarity!r}")
+        self.merge_similarity = float(merge_similarity)
         self.bias_precision = float(bias_precision)
         self.cluster_precision = float(cluster_precision)
         self.hasher = PromptHasher(n_features)
@@ -158,7 +179,7 @@ class PromptRouter(Router):
         )
         self._b = np.zeros((k + 1, d))
         self._theta = np.zeros((k + 1, d))
-        self._gram = np.zeros((k, d, d))  # Σ x xᵀ per arm, to re-solve when the prior moves
+        self._gram = np.zeros((k + 1, d, d))  # Σ x xᵀ per row, to re-solve when the prior moves
         self._prec = prec  # the arms' prior precisions, re-estimated from the data
         self._eb_at = 20.0  # re-estimate when this many arm updates have arrived
         self._updates = 0.0
@@ -237,7 +258,7 @@ class PromptRouter(Router):
         n1 = self._n_onehot
         dense = np.zeros(self.dims + _CHEAP - 1)
         if self.dims and idx.size and sketch is not None:
-            dense[: self.dims] = val @ sketch[idx]
+            dense[: self.dims] = val @ sketch.take(idx, axis=0)
         dense[self.dims :] = cheap.as_vector()[1:]
         if c >= 0:
             # within-cluster deviations: what a cluster has in common is its indicator's
@@ -298,21 +319,39 @@ class PromptRouter(Router):
             a_inv, theta, cost = a_inv[allowed], theta[allowed], cost[allowed]
         mean = theta @ x + base
         var = np.maximum((a_inv @ x) @ x, 0.0) * self._noise_at(mean)
-        score = mean + self.exploration * np.sqrt(var) * self.rng.standard_normal(mean.size)
-        j = self._objective(score, cost, mean)
+        sd = np.sqrt(var)
+        j = self._objective(mean, sd, self.rng.standard_normal(mean.size), cost)
         return j if allowed is None else int(allowed[j])
 
-    def _objective(self, score: np.ndarray, cost: np.ndarray, mean: np.ndarray) -> int:
+    def _objective(
+        self, mean: np.ndarray, sd: np.ndarray, noise: np.ndarray, cost: np.ndarray
+    ) -> int:
+        """The arm to take, from each arm's posterior mean and spread, a standard
+        normal draw per arm (Thompson sampling) and its expected cost."""
+        score = mean + self.exploration * sd * noise
         value = score if self.cost_weight is None else score - cost / self.cost_weight
         if self.quality_floor is None:
             return int(np.argmax(value))
-        # the floor is set by the best *sampled* score (exploration: a model that may
-        # be better raises the bar), and a model clears it on its *estimated* score,
-        # so cheap models are not picked on a lucky draw while their mean says no
-        top = float(score.max())
-        ok = np.flatnonzero(mean >= top - (1.0 - self.quality_floor) * abs(top))
-        if ok.size == 0:  # no estimate reaches the floor: the best sample
-            return int(np.argmax(value))
+        f = self.quality_floor
+        if self.floor_confidence > 0:
+            # held with confidence: a model qualifies when its score's lower bound
+            # (mean − floor_confidence × sd) reaches the floor under the best
+            # estimate, so a cheap model is not taken on a lucky estimate; the arm
+            # that may be the best (a Thompson draw, spread × floor_exploration)
+            # always qualifies, so the router keeps learning which one is best
+            top = float(mean.max())
+            passed = mean - self.floor_confidence * sd >= top - (1.0 - f) * abs(top)
+            passed[int(np.argmax(mean + self.floor_exploration * sd * noise))] = True
+            ok = np.flatnonzero(passed)
+        else:
+            # the floor is set by the best *sampled* score (exploration: a model that
+            # may be better raises the bar), and a model clears it on its *estimated*
+            # score, so cheap models are not picked on a lucky draw while their mean
+            # says no
+            top = float(score.max())
+            ok = np.flatnonzero(mean >= top - (1.0 - f) * abs(top))
+            if ok.size == 0:  # no estimate reaches the floor: the best sample
+                return int(np.argmax(value))
         if self.cost_weight is None:
             return int(ok[np.argmin(cost[ok])])
         return int(ok[np.argmax(value[ok])])
@@ -328,11 +367,14 @@ class PromptRouter(Router):
         self._resid_n += 1.0
         q = min(max(pred, 0.05), 0.95)
         self._bern_sum += q * (1.0 - q)
-        self._ridge_update(i, x, reward - base)
-        self._ridge_update(k, x, reward - 0.5)
+        xx = np.outer(x, x)
+        self._ridge_update(i, x, xx, reward - base)
+        self._ridge_update(k, x, xx, reward - 0.5)
         if cost_usd is not None:
             self.costs.observe(i, cost_usd, pc.tokens)
         self._updates += 1.0
+        if self._updates % 25 == 0:
+            self._merge_clusters()
         if self._updates >= self._eb_at:
             self._refresh_prior()
             self._eb_at = self._updates * 1.1 + 10.0
@@ -357,7 +399,7 @@ class PromptRouter(Router):
         noise = self.noise_var()
         prec = self._prec.copy()
         start = self._prior_precision()
-        diag = np.einsum("kjj->kj", self._gram)
+        diag = np.einsum("kjj->kj", self._gram[:k])
         post_var = np.einsum("kjj->kj", self._a_inv[:k]) * noise
         for block in self._blocks():
             seen = diag[:, block] > 0
@@ -368,13 +410,66 @@ class PromptRouter(Router):
             tau2 = (float(second.sum()) + 2.0 * tau0) / (float(seen.sum()) + 2.0)
             prec[block] = min(max(noise / max(tau2, 1e-9), 0.25), 256.0)
         self._prec = prec
-        self._a_inv[:k] = np.linalg.inv(np.diag(prec)[None] + self._gram)
+        self._a_inv[:k] = np.linalg.inv(np.diag(prec)[None] + self._gram[:k])
         self._theta[:k] = np.einsum("kij,kj->ki", self._a_inv[:k], self._b[:k])
 
-    def _ridge_update(self, row: int, x: np.ndarray, target: float) -> None:
-        """One observation for model ``row`` (Sherman–Morrison on its inverse Gram)."""
-        if row < len(self.arms):
-            self._gram[row] += np.outer(x, x)
+    def _shared_precision(self) -> np.ndarray:
+        shared = self._prior_precision()
+        shared[self._n_onehot + self.dims] = self.ridge
+        return shared
+
+    def _merge_clusters(self) -> None:
+        """Per level, merge the two clusters whose centroids are most alike once
+        they reach ``merge_similarity`` (one task split while its centroid
+        settled): their weights' data are pooled (the Gram matrices and
+        responses of the two indicator columns summed, the last cluster's column
+        moved into the freed one) and every model re-solved, so a task learns
+        as one. Prompts routed but not yet scored are re-indexed too."""
+        merged = False
+        for level, clusters in enumerate(self.levels):
+            a, b, sim = clusters.closest_pair()
+            if a < 0 or sim < self.merge_similarity:
+                continue
+            last = clusters.merge(a, b)
+            off = level * self.max_clusters
+            ca, cb, cl = off + a, off + b, off + last
+            g = self._gram
+            g[:, ca, :] += g[:, cb, :]
+            g[:, :, ca] += g[:, :, cb]
+            g[:, cb, :] = g[:, cl, :]
+            g[:, :, cb] = g[:, :, cl]
+            g[:, cl, :] = 0.0
+            g[:, :, cl] = 0.0
+            vecs = [self._b]
+            pend = [p.features for p in self._pending.values()]
+            if self._memo is not None:
+                pend.append(self._memo[1])
+            seen = {id(pc): pc for pc in pend if isinstance(pc, PromptContext)}
+            vecs += [pc.x[None] for pc in seen.values()]
+            for v in vecs:
+                v[:, ca] += v[:, cb]
+                v[:, cb] = v[:, cl]
+                v[:, cl] = 0.0
+            if level == len(self.levels) - 1:
+                for arr in (self._dense_sum, self._dense_n):
+                    arr[a] += arr[b]
+                    arr[b] = arr[last]
+                    arr[last] = 0.0
+            merged = True
+        if merged:
+            self._resolve()
+
+    def _resolve(self) -> None:
+        """Every row's posterior from its Gram matrix and responses."""
+        k = len(self.arms)
+        prec = np.concatenate((np.repeat(self._prec[None], k, 0), self._shared_precision()[None]))
+        self._a_inv = np.linalg.inv(np.einsum("kj,jl->kjl", prec, np.eye(self._width)) + self._gram)
+        self._theta = np.einsum("kij,kj->ki", self._a_inv, self._b)
+
+    def _ridge_update(self, row: int, x: np.ndarray, xx: np.ndarray, target: float) -> None:
+        """One observation for model ``row`` (Sherman–Morrison on its inverse Gram;
+        ``xx`` = x xᵀ)."""
+        self._gram[row] += xx
         a_inv = self._a_inv[row]
         u = a_inv @ x
         denom = 1.0 + float(x @ u)
@@ -422,6 +517,9 @@ class PromptRouter(Router):
             "dims": self.dims,
             "ridge": self.ridge,
             "exploration": self.exploration,
+            "floor_confidence": self.floor_confidence,
+            "floor_exploration": self.floor_exploration,
+            "merge_similarity": self.merge_similarity,
         }
 
     def _policy_state(self) -> dict[str, Any]:
@@ -473,7 +571,10 @@ class PromptRouter(Router):
         self._resid_sq, self._resid_n, self._bern_sum = (float(v) for v in state["resid"])
         gram = np.asarray(state["gram"], dtype=float)
         prec = np.asarray(state["prec"], dtype=float)
-        if gram.shape != (k - 1, d, d) or prec.shape != (d,):
+        if gram.shape == (k - 1, d, d):  # saved before the shared row kept its Gram
+            shared = np.linalg.inv(a_inv[k - 1]) - np.diag(self._shared_precision())
+            gram = np.concatenate((gram, shared[None]))
+        if gram.shape != (k, d, d) or prec.shape != (d,):
             raise ConfigError("router state: prompt-model Gram matrices do not fit this router")
         self._gram, self._prec = gram, prec
         self._eb_at, self._updates = (float(v) for v in state["eb"])

@@ -91,6 +91,63 @@ def test_quality_floor_sends_easy_prompts_to_the_cheap_model_and_holds_on_averag
     assert cost < 0.9 * PRICES["mathy"]
 
 
+@pytest.mark.parametrize("confidence", [0.0, 0.75])
+def test_the_floor_is_held_on_average_when_a_cheap_model_falls_just_short(
+    confidence: float,
+) -> None:
+    # known qualities: "strong" is best; "near" is the cheapest and just below a 0.9
+    # floor (87.5 % of the best), "fair" costs a little more and clears it (92.5 %).
+    # Over four seeds the expected score of the last third's picks stays at or above
+    # 90 % of the best's, and the router does not just pay for the best model.
+    skill = {"strong": 0.8, "near": 0.7, "fair": 0.74}
+    prices = {"strong": 0.01, "near": 0.0005, "fair": 0.001}
+    got, spent = [], []
+    for seed in range(4):
+        router = PromptRouter(
+            list(prices), prices=prices, quality_floor=0.9, floor_confidence=confidence, seed=seed
+        )
+        hist = run(router, 900, lambda k, m: skill[m], topics, seed=seed)
+        last = hist[600:]
+        got.append(np.mean([p for _, _, p in last]))
+        spent.append(np.mean([prices[m] for _, m, _ in last]))
+    assert np.mean(got) >= 0.9 * skill["strong"]
+    assert np.mean(spent) <= 0.7 * prices["strong"]
+
+
+def test_clusters_of_one_task_merge_and_keep_their_data() -> None:
+    router = PromptRouter(list(PRICES), prices=PRICES, seed=7, merge_similarity=1.0)
+    run(router, 120, lambda k, m: SKILL[k][m], topics)
+    open_ctx = RouteContext(requested_model=None, data_id="open", prompt=prompt_of("math", rng0()))
+    router.route(open_ctx)  # routed, not yet scored: its vector must follow the merge
+    level = router.levels[0]
+    n_before = level.counts.size
+    assert n_before >= 2
+    assert level.closest_pair()[0] >= 0
+    width = router.max_clusters
+    b_sum = router._b[:, :width].sum(axis=1).copy()
+    n_members = level.counts.sum()
+    router.merge_similarity = 0.0  # whatever their similarity: merge the closest pair
+    router._merge_clusters()
+    assert level.counts.size == n_before - 1 and level.counts.sum() == n_members
+    # the data of the two indicator columns are pooled, not lost
+    assert np.allclose(router._b[:, :width].sum(axis=1), b_sum)
+    # the posterior is re-solved from the pooled data
+    k = len(router.arms)
+    prec = np.diag(router._prec)
+    assert np.allclose(
+        router._theta[:k], np.linalg.solve(prec + router._gram[:k], router._b[:k, :, None])[..., 0]
+    )
+    # the pending prompt now points at the cluster it belongs to after the merge
+    pend = router._pending["open"].features
+    idx, val = router.hasher.transform(open_ctx.prompt or "")
+    assert pend.x[: level.counts.size].argmax() == level.assign(idx, val, learn=False)
+    router.update(Feedback(reward=1.0, data_id="open"))
+
+
+def rng0() -> np.random.Generator:
+    return np.random.default_rng(123)
+
+
 def test_the_best_model_can_depend_on_a_keyword_alone() -> None:
     # same template and vocabulary; only "URGENT" changes which model is right
     def make(rng: np.random.Generator) -> tuple[str, str]:
@@ -146,7 +203,14 @@ def test_costs_are_known_before_the_first_call() -> None:
     cost = router.predict("hello " * 400)
     assert cost["gpt-4o"]["cost_usd"] > 10 * cost["gpt-4o-mini"]["cost_usd"] > 0
     # the first decision already prefers the cheap model when both look alike
-    floor = PromptRouter(["gpt-4o", "gpt-4o-mini"], quality_floor=0.9, exploration=0.0, seed=0)
+    # with no confidence margin asked for, the floor compares estimates alone
+    floor = PromptRouter(
+        ["gpt-4o", "gpt-4o-mini"],
+        quality_floor=0.9,
+        exploration=0.0,
+        floor_confidence=0.0,
+        seed=0,
+    )
     ctx = RouteContext(requested_model=None, data_id="1", prompt="hello")
     assert floor.route(ctx) == "gpt-4o-mini"
 
