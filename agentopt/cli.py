@@ -190,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="e.g. 0.95: passed to routers that take it (cheapest within 95%% of the best)",
     )
+    br.add_argument(
+        "--floor-confidence",
+        type=float,
+        default=None,
+        help="z: hold the quality floor with the lower bound mean − z·sd (routers that take it)",
+    )
     br.add_argument("--plot", default=None, metavar="DIR", help="write PNG plots here")
     br.add_argument(
         "--missing",

@@ -199,7 +199,12 @@ def recorded_with_prompts() -> list[object]:
 
 
 def mixed_stream(
-    data: list[object], seeds: int, floor: float, cost_weight: float | None, label: str
+    data: list[object],
+    seeds: int,
+    floor: float,
+    cost_weight: float | None,
+    label: str,
+    floor_confidence: float | None = None,
 ) -> None:
     """Part 5: the prompt-aware routers on one mixed stream, checked against the target."""
     routers = "random,thompson,cost_aware,mabwiser,prompt"
@@ -210,8 +215,10 @@ def mixed_stream(
         mix=True,
         quality_floor=floor,
         cost_weight=cost_weight,
+        floor_confidence=floor_confidence,
     )
-    print(f"\nmixed stream of {label}: quality floor {floor}, {seeds} seeds")
+    held = "" if floor_confidence is None else f", floor confidence {floor_confidence}"
+    print(f"\nmixed stream of {label}: quality floor {floor}{held}, {seeds} seeds")
     print_results(res)
     for r in res:
         share_s = r["tail_mean_score"] / r["tail_best_single_score"]
@@ -319,6 +326,9 @@ def main() -> None:
     )
     p.add_argument("--quality-floor", type=float, default=0.95)
     p.add_argument("--cost-weight", type=float, default=None)
+    p.add_argument(
+        "--floor-confidence", type=float, default=None, help="passed to the prompt router"
+    )
     args = p.parse_args()
     seeds, horizon = (3, 500) if args.quick else (args.seeds, args.horizon)
     skip = set(filter(None, args.skip.split(",")))
@@ -369,11 +379,12 @@ def main() -> None:
     if "mix" not in skip:
         mix_data: list[object] = list(args.mix_data or ["sim:mcq", "sim:arithmetic"])
         label = ", ".join(str(d) for d in mix_data)
-        mixed_stream(mix_data, seeds, args.quality_floor, args.cost_weight, label)
+        fc = args.floor_confidence
+        mixed_stream(mix_data, seeds, args.quality_floor, args.cost_weight, label, fc)
         if not args.mix_data:
             label = "gpqa, mathqa (diagonal), bfcl with prompts of their kind"
             mixed_stream(
-                recorded_with_prompts(), seeds, args.quality_floor, args.cost_weight, label
+                recorded_with_prompts(), seeds, args.quality_floor, args.cost_weight, label, fc
             )
     if "features" not in skip:
         features_timing(300 if args.quick else 2000)

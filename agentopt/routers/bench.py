@@ -13,7 +13,7 @@ hindsight on that stream minus the router's, averaged over seeds.
 ``mix=True`` interleaves every table into one stream (:func:`mix_tables`: the
 arms they share, each datapoint with its own prompt), shuffled per seed.
 ``cost_weight`` (dollars per point of score; the regret objective becomes
-``score − cost / cost_weight``) and ``quality_floor`` are passed to the routers
+``score − cost / cost_weight``), ``quality_floor`` and ``floor_confidence`` are passed to the routers
 that take them. Routers that take ``prices`` are told each arm's price as a
 flat $ per call: its mean recorded cost over the stream (what a price map ×
 a token estimate gives before the call); none is told a datapoint's outcome.
@@ -270,6 +270,7 @@ def run_router_benchmark(
     mix: bool = False,
     cost_weight: float | None = None,
     quality_floor: float | None = None,
+    floor_confidence: float | None = None,
     curves: bool = False,
 ) -> list[dict[str, Any]]:
     """One result per (table, router): the fields of the ``--json`` contract
@@ -300,7 +301,11 @@ def run_router_benchmark(
         lambda_cost = 1.0 / cost_weight
     if quality_floor is not None and not 0.0 < quality_floor <= 1.0:
         raise ConfigError(f"quality_floor must be in (0, 1], got {quality_floor}")
-    objective = {"cost_weight": cost_weight, "quality_floor": quality_floor}
+    objective = {
+        "cost_weight": cost_weight,
+        "quality_floor": quality_floor,
+        "floor_confidence": floor_confidence,
+    }
     names = parse_router_names(routers)
     tables = load_tables(data, mix=mix)
     results: list[dict[str, Any]] = []
@@ -419,6 +424,7 @@ def cli_main(args: argparse.Namespace) -> int:
         mix=getattr(args, "mix", False),
         cost_weight=getattr(args, "cost_weight", None),
         quality_floor=getattr(args, "quality_floor", None),
+        floor_confidence=getattr(args, "floor_confidence", None),
         curves=plot_dir is not None,
     )
     print_results(results)

@@ -295,6 +295,31 @@ def test_objective_reaches_the_routers_that_take_it(tmp_path: Path) -> None:
         run_router_benchmark(data, ["random"], cost_weight=1.0, lambda_cost=1.0)
 
 
+def test_floor_confidence_reaches_the_prompt_router(tmp_path: Path) -> None:
+    from agentopt.routers import PromptRouter, register_router
+    from agentopt.routers.registry import _REGISTRY
+
+    seen: list[float] = []
+
+    @register_router("floor_spy")
+    class Spy(PromptRouter):
+        def __init__(
+            self, candidates: list[str], *, floor_confidence: float = 0.0, **kw: object
+        ) -> None:
+            super().__init__(candidates, floor_confidence=floor_confidence, **kw)  # type: ignore[arg-type]
+            seen.append(self.floor_confidence)
+
+    data = [flat_table(tmp_path, "t", good="b")]
+    try:
+        run_router_benchmark(
+            data, ["floor_spy"], seeds=1, quality_floor=0.95, floor_confidence=0.75
+        )
+        run_router_benchmark(data, ["floor_spy"], seeds=1, quality_floor=0.95)
+    finally:
+        _REGISTRY.pop("floor_spy", None)
+    assert seen == [0.75, 0.0]
+
+
 def test_mixing_tables_without_shared_arms_is_a_clear_error(tmp_path: Path) -> None:
     a = flat_table(tmp_path, "alpha", good="a")
     other = pd.read_csv(a).assign(agent=lambda d: d["agent"] + "2")
