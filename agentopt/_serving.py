@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Literal, Self
 
+from agentopt._uvicorn_protocol import coalescing_protocol
 from agentopt.exceptions import AgentOptError
 
 __all__ = ["ThreadedServer"]
@@ -97,7 +98,7 @@ class ThreadedServer:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,
-            http=_best("httptools", "h11"),
+            http=coalescing_protocol() or _best("httptools", "h11"),
             loop="none",
             lifespan=self.lifespan,
             log_config=None,  # never reconfigure the host program's logging

@@ -10,7 +10,10 @@ reported figure a little above the estimate is normal; far from it is worth a lo
 :class:`TokenEstimator` does this off the call's path: the recorder hands it
 the record and the bodies *before* redaction (so ``redact: true`` stores no
 content and still keeps the count) and returns at once; a background thread
-counts, sets ``estimated_input_tokens`` / ``estimated_output_tokens`` on the
+has them counted — by a child process at a lower priority
+(:mod:`agentopt.tracking.analytics.token_worker`), so the counting never holds
+the GIL of the process serving calls; ``in_process=True`` counts in the thread —
+sets ``estimated_input_tokens`` / ``estimated_output_tokens`` on the
 record, and, for a SQL store that already wrote the record, updates its row
 (``set_estimates``). litellm is imported by that thread, never by ``import
 agentopt``. A call that is not comparable (failed, cache hit, usage unknown, a
@@ -31,6 +34,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentopt.records import CallRecord
+from agentopt.tracking.analytics.token_worker import TokenWorker, WorkerFailed
 from agentopt.tracking.redact import REDACTED
 
 __all__ = ["TokenEstimator", "answer_text", "estimate", "request_messages"]
@@ -140,11 +144,18 @@ class TokenEstimator:
     """Counts records' tokens in a background thread; see the module docstring.
 
     ``store`` (optional) gets ``set_estimates([(call_id, input, output), …])``
-    for the records it may already have written.
+    for the records it may already have written. ``in_process=False`` (the
+    default) counts in a child process; a batch the child fails to count is
+    counted in this process instead, so a dead child loses no estimate.
     """
 
-    def __init__(self, store: Any = None, *, max_pending: int = 50_000) -> None:
+    def __init__(
+        self, store: Any = None, *, max_pending: int = 50_000, in_process: bool = False
+    ) -> None:
         self.store = store
+        self.worker: TokenWorker | None = None if in_process else TokenWorker()
+        self.linger_s = 0.05
+        self._worker_failures = 0
         self.max_pending = max_pending
         self.skipped = 0
         self.counted = 0
@@ -158,6 +169,12 @@ class TokenEstimator:
         """Start the thread now (it imports litellm first), rather than at the first call."""
         with self._cond:
             self._ensure_thread()
+        if self.worker is not None:
+            try:
+                self.worker.start()
+            except WorkerFailed as e:
+                log.warning("agentopt: %s; tokens are counted in this process", e)
+                self.worker = None
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -190,22 +207,18 @@ class TokenEstimator:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join()
+        if self.worker is not None:
+            self.worker.close()
 
     def _run(self) -> None:
-        try:
-            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-            import litellm  # noqa: F401  (once, here, off every call's path)
-        except Exception:
-            log.exception("agentopt: litellm cannot be imported; tokens are not estimated")
-            with self._cond:
-                self.skipped += len(self._queue)
-                self._queue.clear()
-                self._closed = True
-                self._cond.notify_all()
+        if self.worker is None and not self._import_litellm():
             return
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._queue or self._closed)
+            if not self._closed:  # let calls gather: one batch wakes this thread once, not per call
+                time.sleep(self.linger_s)
+            with self._cond:
                 if not self._queue and self._closed:
                     self._cond.notify_all()
                     return
@@ -221,16 +234,47 @@ class TokenEstimator:
                     self._busy = 0
                     self._cond.notify_all()
 
+    def _import_litellm(self) -> bool:
+        """Import litellm in this thread (once, off every call's path); False if it cannot."""
+        try:
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            import litellm  # noqa: F401
+        except Exception:
+            log.exception("agentopt: litellm cannot be imported; tokens are not estimated")
+            with self._cond:
+                self.skipped += len(self._queue)
+                self._queue.clear()
+                self._closed = True
+                self._cond.notify_all()
+            return False
+        return True
+
     def _count(self, batch: list[tuple[CallRecord, Any, Any]]) -> None:
+        items = [(r.model or r.requested_model, req, resp) for r, req, resp in batch]
+        answers: list[tuple[int, int] | None] | None = None
+        if self.worker is not None:
+            try:
+                answers = self.worker.count(items)
+                self._worker_failures = 0
+            except WorkerFailed as e:
+                log.warning("agentopt: %s; counting %d call(s) in this process", e, len(items))
+                self._worker_failures += 1
+                if self._worker_failures >= 3:  # it cannot run here: stop starting it
+                    log.warning("agentopt: tokens are counted in this process from now on")
+                    self.worker.close()
+                    self.worker = None
         done: list[tuple[str, int, int]] = []
-        for record, request_body, response_body in batch:
-            counts = estimate(record.model or record.requested_model, request_body, response_body)
+        for i, (record, _, _) in enumerate(batch):
+            if answers is not None:
+                counts = answers[i]
+            else:
+                counts = estimate(*items[i])
+                time.sleep(0)  # hand the GIL to the callers' threads between counts
             if counts is None:
                 continue
             _setattr(record, "estimated_input_tokens", counts[0])
             _setattr(record, "estimated_output_tokens", counts[1])
             done.append((record.call_id, counts[0], counts[1]))
-            time.sleep(0)  # hand the GIL to the callers' threads between counts
         self.counted += len(done)
         setter = getattr(self.store, "set_estimates", None)
         if done and setter is not None:

@@ -3,6 +3,10 @@ before redaction, stored beside the provider's usage, and summed by usage_stats.
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,7 @@ import pytest
 from agentopt import usage_stats
 from agentopt.records import CallRecord, Usage
 from agentopt.tracking.analytics.token_estimate import TokenEstimator, estimate
+from agentopt.tracking.analytics.token_worker import TokenWorker
 from agentopt.tracking.recorder import Exchange, Recorder
 from agentopt.tracking.storage.store import MemoryRecordStore, SQLiteRecordStore
 
@@ -104,3 +109,66 @@ def test_a_full_queue_skips_counts_and_never_blocks(monkeypatch: pytest.MonkeyPa
     recorder = Recorder(store, estimator=estimator)
     records: list[Any] = [_call(recorder) for _ in range(3)]
     assert estimator.skipped == 2 and len(records) == 3
+
+
+ITEMS: list[tuple[str | None, Any, Any]] = [
+    ("gpt-4o-mini", REQ, RESP),
+    (
+        "claude-haiku-4-5",
+        {"system": "Be brief.", "messages": [{"role": "user", "content": [{"text": "Hi"}]}]},
+        {"content": [{"type": "text", "text": "Hello."}, {"type": "tool_use", "input": {"a": 1}}]},
+    ),
+    (None, {"input": "Say hi"}, {"output": [{"content": [{"text": "hi"}]}]}),
+    ("gpt-4o-mini", {"model": "m", "messages": "<redacted>"}, RESP),  # not countable: None
+]
+
+
+def test_the_counting_process_answers_what_this_process_would() -> None:
+    worker = TokenWorker()
+    try:
+        assert worker.count(ITEMS) == [estimate(*item) for item in ITEMS]
+        assert worker.count([]) == []
+    finally:
+        worker.close()
+
+
+def test_a_killed_counting_process_is_started_again_for_the_next_batch() -> None:
+    store = MemoryRecordStore()
+    estimator = TokenEstimator(store)
+    recorder = Recorder(store, estimator=estimator)
+    first = _call(recorder)
+    assert estimator.wait(timeout=120)
+    assert estimator.worker is not None and estimator.worker.pid is not None
+    proc = estimator.worker._proc
+    assert proc is not None
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    second = _call(recorder)
+    assert estimator.wait(timeout=120)
+    for rec in (first, second):
+        assert (rec.estimated_input_tokens, rec.estimated_output_tokens) == _counts()
+    assert estimator.worker.restarts == 1
+    estimator.close()
+
+
+def test_a_batch_the_counting_process_fails_is_counted_here(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = MemoryRecordStore()
+    estimator = TokenEstimator(store)
+    assert estimator.worker is not None
+    estimator.worker.command = [sys.executable, "-c", "raise SystemExit(3)"]  # dies at once
+    recorder = Recorder(store, estimator=estimator)
+    with caplog.at_level(logging.WARNING, logger="agentopt.tracking"):
+        rec = _call(recorder)
+        assert estimator.wait(timeout=120)
+    assert (rec.estimated_input_tokens, rec.estimated_output_tokens) == _counts()
+    assert estimator.counted == 1 and estimator.skipped == 0
+    assert "exit code 3" in caplog.text and "counting 1 call(s) in this process" in caplog.text
+    for _ in range(2):  # three failures in a row: the process is not started again
+        _call(recorder)
+        assert estimator.wait(timeout=120)
+    assert estimator.worker is None and estimator.counted == 3
+    _call(recorder)
+    assert estimator.wait(timeout=120) and estimator.counted == 4
+    estimator.close()
