@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentopt.records import CallRecord
-from agentopt.tracking.analytics.token_worker import TokenWorker, WorkerFailed
+from agentopt.tracking.analytics.token_worker import TokenWorker, WorkerFailed, shared_worker
 from agentopt.tracking.redact import REDACTED
 
 __all__ = ["TokenEstimator", "answer_text", "estimate", "request_messages"]
@@ -145,15 +145,24 @@ class TokenEstimator:
 
     ``store`` (optional) gets ``set_estimates([(call_id, input, output), …])``
     for the records it may already have written. ``in_process=False`` (the
-    default) counts in a child process; a batch the child fails to count is
-    counted in this process instead, so a dead child loses no estimate.
+    default) counts in a child process (``worker``, or the one this process
+    shares: :func:`~agentopt.tracking.analytics.token_worker.shared_worker`); a
+    batch the child fails to count is counted in this process instead, so a
+    dead child loses no estimate.
     """
 
     def __init__(
-        self, store: Any = None, *, max_pending: int = 50_000, in_process: bool = False
+        self,
+        store: Any = None,
+        *,
+        max_pending: int = 50_000,
+        in_process: bool = False,
+        worker: TokenWorker | None = None,
     ) -> None:
         self.store = store
-        self.worker: TokenWorker | None = None if in_process else TokenWorker()
+        self.worker: TokenWorker | None = None
+        if not in_process:  # the process's shared child unless one is given
+            self.worker = worker if worker is not None else shared_worker()
         self.linger_s = 0.05
         self._worker_failures = 0
         self.max_pending = max_pending
@@ -207,8 +216,6 @@ class TokenEstimator:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join()
-        if self.worker is not None:
-            self.worker.close()
 
     def _run(self) -> None:
         if self.worker is None and not self._import_litellm():
@@ -261,7 +268,6 @@ class TokenEstimator:
                 self._worker_failures += 1
                 if self._worker_failures >= 3:  # it cannot run here: stop starting it
                     log.warning("agentopt: tokens are counted in this process from now on")
-                    self.worker.close()
                     self.worker = None
         done: list[tuple[str, int, int]] = []
         for i, (record, _, _) in enumerate(batch):

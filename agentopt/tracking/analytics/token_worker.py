@@ -23,6 +23,7 @@ batch itself, so no estimate is lost to a dead worker.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import pickle
@@ -32,7 +33,7 @@ import sys
 import threading
 from typing import IO, Any
 
-__all__ = ["TokenWorker", "WorkerFailed", "main"]
+__all__ = ["TokenWorker", "WorkerFailed", "main", "shared_worker"]
 
 _HEADER = struct.Struct("<Q")
 Item = tuple[str | None, Any, Any]
@@ -69,6 +70,7 @@ class TokenWorker:
         self.command = [sys.executable, "-m", __name__, str(nice)]
         self.restarts = 0
         self._proc: subprocess.Popen[bytes] | None = None
+        self._pid = os.getpid()
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -77,6 +79,8 @@ class TokenWorker:
             self._ensure()
 
     def _ensure(self) -> subprocess.Popen[bytes]:
+        if self._pid != os.getpid():  # a forked copy: the child belongs to the parent
+            self._proc, self._pid = None, os.getpid()
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
         if self._proc is not None:
@@ -137,6 +141,22 @@ class TokenWorker:
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+_SHARED: TokenWorker | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_worker() -> TokenWorker:
+    """This process's counting child, shared by every estimator in it (a test suite
+    or a notebook may make many daemons and trackers; each would otherwise start its
+    own child and import litellm again). It exits with this process."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None or _SHARED._pid != os.getpid():
+            _SHARED = TokenWorker()
+            atexit.register(_SHARED.close)
+        return _SHARED
 
 
 def main(argv: list[str] | None = None) -> int:

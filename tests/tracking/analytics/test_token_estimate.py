@@ -16,7 +16,7 @@ import pytest
 from agentopt import usage_stats
 from agentopt.records import CallRecord, Usage
 from agentopt.tracking.analytics.token_estimate import TokenEstimator, estimate
-from agentopt.tracking.analytics.token_worker import TokenWorker
+from agentopt.tracking.analytics.token_worker import TokenWorker, shared_worker
 from agentopt.tracking.recorder import Exchange, Recorder
 from agentopt.tracking.storage.store import MemoryRecordStore, SQLiteRecordStore
 
@@ -134,7 +134,8 @@ def test_the_counting_process_answers_what_this_process_would() -> None:
 
 def test_a_killed_counting_process_is_started_again_for_the_next_batch() -> None:
     store = MemoryRecordStore()
-    estimator = TokenEstimator(store)
+    worker = TokenWorker()
+    estimator = TokenEstimator(store, worker=worker)
     recorder = Recorder(store, estimator=estimator)
     first = _call(recorder)
     assert estimator.wait(timeout=120)
@@ -147,17 +148,18 @@ def test_a_killed_counting_process_is_started_again_for_the_next_batch() -> None
     assert estimator.wait(timeout=120)
     for rec in (first, second):
         assert (rec.estimated_input_tokens, rec.estimated_output_tokens) == _counts()
-    assert estimator.worker.restarts == 1
+    assert worker.restarts == 1
     estimator.close()
+    worker.close()
 
 
 def test_a_batch_the_counting_process_fails_is_counted_here(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = MemoryRecordStore()
-    estimator = TokenEstimator(store)
-    assert estimator.worker is not None
-    estimator.worker.command = [sys.executable, "-c", "raise SystemExit(3)"]  # dies at once
+    worker = TokenWorker()
+    worker.command = [sys.executable, "-c", "raise SystemExit(3)"]  # dies at once
+    estimator = TokenEstimator(store, worker=worker)
     recorder = Recorder(store, estimator=estimator)
     with caplog.at_level(logging.WARNING, logger="agentopt.tracking"):
         rec = _call(recorder)
@@ -172,3 +174,9 @@ def test_a_batch_the_counting_process_fails_is_counted_here(
     _call(recorder)
     assert estimator.wait(timeout=120) and estimator.counted == 4
     estimator.close()
+
+
+def test_estimators_in_one_process_share_one_counting_process() -> None:
+    a, b = TokenEstimator(MemoryRecordStore()), TokenEstimator(MemoryRecordStore())
+    assert a.worker is b.worker is shared_worker()
+    assert TokenEstimator(in_process=True).worker is None
