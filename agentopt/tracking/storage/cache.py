@@ -83,6 +83,30 @@ class CachedResponse:
     def size(self) -> int:
         return len(self.body) + sum(len(k) + len(v) for k, v in self.headers)
 
+    @classmethod
+    def from_columns(
+        cls,
+        status_code: int,
+        headers_json: str,
+        body: Any,
+        streamed: Any,
+        latency_seconds: float,
+        ttft_seconds: float | None,
+        model: str | None,
+        created_at: float,
+    ) -> CachedResponse:
+        """An entry from its stored columns (headers as JSON pairs), for any SQL cache."""
+        return cls(
+            status_code=status_code,
+            headers=[(str(k), str(v)) for k, v in json.loads(headers_json)],
+            body=bytes(body),
+            streamed=bool(streamed),
+            latency_seconds=latency_seconds,
+            ttft_seconds=ttft_seconds,
+            model=model,
+            created_at=created_at,
+        )
+
 
 class Cache(Protocol):
     """What the pipeline needs from a response cache: :class:`ResponseCache`
@@ -240,16 +264,7 @@ class ResponseCache:
                 ) from exc
         if row is None:
             return None
-        entry = CachedResponse(
-            status_code=row[0],
-            headers=[(str(k), str(v)) for k, v in json.loads(row[1])],
-            body=bytes(row[2]),
-            streamed=bool(row[3]),
-            latency_seconds=row[4],
-            ttft_seconds=row[5],
-            model=row[6],
-            created_at=row[7],
-        )
+        entry = CachedResponse.from_columns(*row[:8])
         return None if self._expired(entry, now) else entry
 
     def put(self, key: str, response: CachedResponse) -> None:

@@ -158,15 +158,8 @@ class PostgresResponseCache:
             return None
         if row is None:
             return None
-        entry = CachedResponse(
-            status_code=row[3],
-            headers=[(str(k), str(v)) for k, v in json.loads(row[4])],
-            body=bytes(row[5]),
-            streamed=bool(row[6]),
-            latency_seconds=row[7],
-            ttft_seconds=row[8],
-            model=row[9],
-            created_at=row[1],
+        entry = CachedResponse.from_columns(
+            row[3], row[4], row[5], row[6], row[7], row[8], row[9], created_at=row[1]
         )
         return None if self._expired(entry, now) else entry
 
