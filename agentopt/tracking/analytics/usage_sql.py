@@ -30,7 +30,16 @@ from typing import Any
 from agentopt.tracking.analytics.usage import PERCENTILES, UsageGroup
 from agentopt.tracking.storage.store_columns import day_label, hour_label
 
-__all__ = ["POSTGRES", "SQLITE", "Dialect", "usage_groups", "usage_groups_chunked"]
+__all__ = [
+    "POSTGRES",
+    "SQLITE",
+    "Dialect",
+    "add_chunks",
+    "chunked",
+    "finish",
+    "usage_groups",
+    "usage_groups_chunked",
+]
 
 Run = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
@@ -133,8 +142,9 @@ class _Partial:
     def __init__(self, sums: list[Any], first: int) -> None:
         self.sums = sums
         self.first = first
-        self.latency: list[str] = []
-        self.ttft: list[str] = []
+        # SQL chunks' concatenated microseconds (text) or blocks' (int64 arrays)
+        self.latency: list[Any] = []
+        self.ttft: list[Any] = []
 
     def add(self, sums: Sequence[Any], first: int) -> None:
         mine = self.sums
@@ -203,7 +213,30 @@ def usage_groups_chunked(
     one query per range of ``chunk`` seqs, the ranges shared among the reader
     connections ``runs`` (each in its own thread), the partial sums added up."""
     lo, hi = bounds
-    ranges = [(a, min(a + chunk, hi)) for a in range(lo, hi, chunk)]
+    parts: dict[tuple[Any, ...], _Partial] = {}
+    add_chunks(runs, chunked([(lo, hi)], chunk), conds, keys, parts, percentiles=percentiles)
+    return finish(parts, keys)
+
+
+def chunked(spans: Sequence[tuple[int, int]], chunk: int) -> list[tuple[int, int]]:
+    """The ``(lo, hi]`` seq spans cut into ranges of at most ``chunk`` seqs."""
+    return [(a, min(a + chunk, hi)) for lo, hi in spans for a in range(lo, hi, chunk)]
+
+
+def add_chunks(
+    runs: Sequence[Run],
+    ranges: Sequence[tuple[int, int]],
+    conds: list[tuple[str, str, Any]],
+    keys: tuple[str, ...],
+    into: dict[tuple[Any, ...], _Partial],
+    *,
+    percentiles: bool = True,
+) -> None:
+    """SQLite: add the partial sums of the calls with ``lo < seq <= hi``, one
+    query per range, the ranges shared among the reader connections ``runs``
+    (each in its own thread: sqlite3 releases the GIL while SQLite works)."""
+    if not ranges:
+        return
     sql = _select(conds, keys, SQLITE, percentiles=percentiles, extra_where="seq > ? AND seq <= ?")
     args = [v for _, _, v in conds]
     n = len(keys)
@@ -234,9 +267,12 @@ def usage_groups_chunked(
         t.join()
     if errors:
         raise errors[0]
-    parts: dict[tuple[Any, ...], _Partial] = {}
     for rows in results:
-        _fold(rows, n, parts)
+        _fold(rows, n, into)
+
+
+def finish(parts: dict[tuple[Any, ...], _Partial], keys: tuple[str, ...]) -> list[UsageGroup]:
+    """The groups of the partial sums added up (in order of first appearance)."""
     return _groups(parts, keys, {})
 
 
@@ -336,14 +372,19 @@ def _native(values: list[float | None] | None) -> dict[str, float | None]:
     }
 
 
-def _ranked(texts: list[str]) -> dict[str, float | None]:
-    """Nearest-rank percentiles of SQLite's concatenated microseconds (NULLs are
-    left out by ``group_concat``), parsed and ranked by numpy."""
+def _ranked(parts: list[Any]) -> dict[str, float | None]:
+    """Nearest-rank percentiles of integer microseconds: SQLite's concatenated
+    text (NULLs are left out by ``group_concat``) parsed by numpy, and blocks'
+    arrays, ranked by numpy."""
     import numpy as np
 
-    if not texts:
+    texts = [p for p in parts if isinstance(p, str)]
+    arrays = [p for p in parts if not isinstance(p, str)]
+    if texts:
+        arrays.append(np.fromstring(",".join(texts), dtype=np.int64, sep=","))
+    if not arrays:
         return _none()
-    vals = np.fromstring(",".join(texts), dtype=np.int64, sep=",")
+    vals = np.concatenate(arrays) if len(arrays) > 1 else arrays[0].copy()
     if vals.size == 0:
         return _none()
     ranks = [max(1, -(-vals.size * p // 100)) - 1 for p in PERCENTILES]

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_VERSION", "SQLiteRecordStore"]
 
 #: The schema version this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: Columns added after version 2, with the value of records written before them
 #: (SQL over the JSON; those derived from other columns are in _DERIVED).
@@ -80,6 +80,20 @@ _CALLS = (
             "session_id",
         )
     )
+)
+
+# Version 6: column blocks of ``calls`` for statistics
+# (:mod:`agentopt.tracking.analytics.usage_blocks`): block ``b`` holds the calls with
+# ``b <= seq <= last``; a change to any of those rows drops it.
+_BLOCKS = (
+    "CREATE TABLE IF NOT EXISTS call_blocks (block INTEGER PRIMARY KEY,"
+    " last INTEGER NOT NULL, ts_min REAL, ts_max REAL, data BLOB NOT NULL)",
+    *(
+        f"CREATE TRIGGER IF NOT EXISTS calls_block_{event.lower()} AFTER {event} ON calls"
+        " BEGIN DELETE FROM call_blocks WHERE block = (SELECT max(block) FROM call_blocks"
+        f" WHERE block <= {row}.seq) AND last >= {row}.seq; END"
+        for event, row in (("INSERT", "new"), ("UPDATE", "old"), ("DELETE", "old"))
+    ),
 )
 
 _INSERT_RECORD = (
@@ -148,6 +162,9 @@ class SQLiteRecordStore(SQLRecordStore):
         # more readers, for statistics, opened when first used
         self._stat_conns: list[tuple[sqlite3.Connection, threading.Lock]] = []
         self._stat_lock = threading.Lock()
+        #: Statistics read column blocks (False: SQL over every row, as schema 5 did).
+        self.stat_blocks = True
+        self._sealed_top: int | None = None  # records.seq's max after the last write
         self._start(
             batch_size=batch_size,
             flush_interval=flush_interval,
@@ -184,7 +201,9 @@ class SQLiteRecordStore(SQLRecordStore):
         2 → 3 → 4 → 5: add the columns each version added (3: ``first_byte_seconds``,
         ``usage_known``; 4: ``request_id``, ``attempt``; 5: ``day``, ``hour``,
         ``fast_latency_us``, ``fast_ttft_us`` derived from the other columns, and
-        the token estimates), filled from the JSON."""
+        the token estimates), filled from the JSON; → 6: the (empty) table of
+        column blocks and the triggers that drop a block when its rows change
+        (blocks are built when statistics first read their range)."""
         conn.execute("BEGIN IMMEDIATE")
         try:
             if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
@@ -226,6 +245,8 @@ class SQLiteRecordStore(SQLRecordStore):
                         out,
                     )
                     last = rows[-1][0]
+                for statement in _BLOCKS:
+                    conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
@@ -263,6 +284,24 @@ class SQLiteRecordStore(SQLRecordStore):
             if is_disk_full(exc):
                 raise StoreError(f"the disk is full ({exc})") from exc
             raise
+        self._seal_blocks(len(batch))
+
+    def _seal_blocks(self, written: int) -> None:
+        """After a write: build the column blocks the write completed (a failure
+        leaves them to the next statistics query)."""
+        from agentopt.tracking.analytics import usage_blocks
+
+        size = usage_blocks.BLOCK_SEQS
+        try:
+            ((top,),) = self._wconn.execute("SELECT max(seq) FROM records").fetchall()
+        except sqlite3.Error:
+            return
+        top = int(top or 0)
+        before = self._sealed_top if self._sealed_top is not None else top - written
+        self._sealed_top = top
+        ends = range((before + 1) // size, (top + 1) // size)  # blocks sealed by this write
+        if ends:
+            self._build_blocks([e * size for e in ends], size)
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._rlock:
@@ -278,23 +317,150 @@ class SQLiteRecordStore(SQLRecordStore):
         *,
         percentiles: bool = True,
     ) -> list[UsageGroup]:
-        """Usage statistics computed by SQLite over ranges of ``seq``, spread over
-        two reader connections (see :mod:`agentopt.tracking.analytics.usage_sql`); while
-        records wait unwritten, computed over all records in Python."""
+        """Usage statistics: numpy over the column blocks of the calls table
+        (:mod:`agentopt.tracking.analytics.usage_blocks`; a missing block is built
+        first), SQLite over the rows no block holds yet, in ranges of ``seq``
+        spread over two reader connections (:mod:`agentopt.tracking.analytics.usage_sql`),
+        the partial sums added up; while records wait unwritten, computed over
+        all records in Python."""
         from agentopt.tracking.analytics.usage import stats_of_records
-        from agentopt.tracking.analytics.usage_sql import usage_groups_chunked
+        from agentopt.tracking.analytics.usage_blocks import Unsupported, block_groups
+        from agentopt.tracking.analytics.usage_sql import (
+            _key_sql,
+            add_chunks,
+            chunked,
+            finish,
+            usage_groups_chunked,
+        )
 
         if self._sync():
             return stats_of_records(self.iter_records(), conds, keys)
         span = [c for c in conds if c[0] == "ts"]
+        # min() and max() apart: each is then one step of an index (together,
+        # unfiltered, SQLite scans the table)
         where = " AND ".join(f"{col} {op} ?" for col, op, _ in span) or "1=1"
         ((lo, hi),) = self._read(
-            f"SELECT min(seq), max(seq) FROM calls WHERE {where}", [v for _, _, v in span]
+            f"SELECT (SELECT min(seq) FROM calls WHERE {where}),"
+            f" (SELECT max(seq) FROM calls WHERE {where})",
+            [v for _, _, v in span] * 2,
         )
         bounds = (0, 0) if lo is None else (int(lo) - 1, int(hi))
+        if self.stat_blocks:
+            parts: dict[tuple[Any, ...], Any] = {}
+            try:
+                blobs, spans = self._blocks(bounds, span)
+                sql_keys = tuple(_key_sql(k, SQLITE) for k in keys)
+                block_groups(blobs, conds, sql_keys, parts, percentiles=percentiles)
+            except Unsupported:
+                pass
+            else:
+                ranges = chunked(spans, _STAT_CHUNK)
+                add_chunks(self._stat_runs(), ranges, conds, keys, parts, percentiles=percentiles)
+                return finish(parts, keys)
         return usage_groups_chunked(
             self._stat_runs(), bounds, conds, keys, percentiles=percentiles, chunk=_STAT_CHUNK
         )
+
+    def _blocks(
+        self, bounds: tuple[int, int], span: list[tuple[str, str, Any]]
+    ) -> tuple[list[bytes], list[tuple[int, int]]]:
+        """The column blocks of the calls with ``lo < seq <= hi`` (building the
+        missing ones whose range is complete; leaving out those whose times
+        miss the ``ts`` conditions ``span``), and the ``(lo, hi]`` spans of seq
+        no block holds (for SQL)."""
+        from agentopt.tracking.analytics import usage_blocks
+
+        lo, hi = bounds
+        if hi <= lo:
+            return [], []
+        size = usage_blocks.BLOCK_SEQS
+        have = {
+            int(b): (int(last), t0, t1)
+            for b, last, t0, t1 in self._read(
+                "SELECT block, last, ts_min, ts_max FROM call_blocks"
+                " WHERE last > ? AND block <= ? ORDER BY block",
+                (lo, hi),
+            )
+        }
+        ((top,),) = self._read("SELECT max(seq) FROM records")
+        sealed = int(top or 0) + 1  # a block ending before this holds every row it ever will
+        missing = [
+            b
+            for b in range(lo // size * size, hi + 1, size)
+            if b + size <= sealed and b not in have
+        ]
+        built = self._build_blocks(missing, size)
+        for b, (t0, t1, _) in built.items():
+            have[b] = (b + size - 1, t0, t1)
+
+        def wanted(t0: float | None, t1: float | None) -> bool:
+            for _, op, v in span:
+                if op == ">=" and t1 is not None and t1 < v:
+                    return False
+                if op == "<" and t0 is not None and t0 >= v:
+                    return False
+            return True
+
+        take = [b for b in sorted(have) if wanted(have[b][1], have[b][2])]
+        blobs = [built[b][2] for b in take if b in built]
+        stored = [b for b in take if b not in built]
+        for i in range(0, len(stored), 64):
+            part = stored[i : i + 64]
+            marks = ",".join("?" * len(part))
+            rows = self._read(f"SELECT block, data FROM call_blocks WHERE block IN ({marks})", part)
+            found = dict(rows)
+            for b in part:
+                if b in found:
+                    blobs.append(found[b])
+                else:  # dropped since: its range goes to SQL
+                    del have[b]
+        spans = []
+        at = lo
+        for b in sorted(have):
+            last = have[b][0]
+            if b - 1 > at:
+                spans.append((at, min(b - 1, hi)))
+            at = max(at, last)
+            if at >= hi:
+                break
+        if at < hi:
+            spans.append((at, hi))
+        return blobs, [(a, z) for a, z in spans if z > a]
+
+    def _build_blocks(self, starts: list[int], size: int) -> dict[int, tuple[float, float, bytes]]:
+        """Build and store the column blocks starting at ``starts`` (each in
+        its own write transaction, reading the rows under the write lock, so
+        no write comes between); a block that cannot be built or stored is
+        left to SQL."""
+        from agentopt.tracking.analytics.usage_blocks import BLOCK_COLUMNS, build_block
+
+        out: dict[int, tuple[float, float, bytes]] = {}
+        if not starts:
+            return out
+        select = (
+            f"SELECT {', '.join(BLOCK_COLUMNS)} FROM calls WHERE seq >= ? AND seq < ? ORDER BY seq"
+        )
+        with self._writer.write_lock:
+            self._reopen_if_forked()
+            conn = self._wconn
+            for b in starts:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    built = build_block(conn.execute(select, (b, b + size)).fetchall())
+                    if built is not None:
+                        conn.execute(
+                            "INSERT OR REPLACE INTO call_blocks VALUES (?, ?, ?, ?, ?)",
+                            (b, b + size - 1, *built),
+                        )
+                    conn.execute("COMMIT")
+                except sqlite3.Error:
+                    if conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                    return out
+                if built is not None:
+                    out[b] = built
+        return out
 
     def _stat_runs(self) -> list[Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]]:
         """One query function per statistics reader (each its own connection)."""
@@ -364,6 +530,7 @@ class SQLiteRecordStore(SQLRecordStore):
         conn = self._wconn
         try:
             conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM call_blocks")
             conn.execute("DELETE FROM records")
             conn.execute("DELETE FROM calls")
             conn.execute("COMMIT")
