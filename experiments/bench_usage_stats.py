@@ -4,18 +4,25 @@ Run: ``.venv/bin/python experiments/bench_usage_stats.py [n_records] [--keep PAT
 
 Builds a store of ``n`` records (3 providers, 6 models, 30 days, 200 combos,
 5 % errors, 2 % unpriced, 10 % cache hits; small bodies, which statistics never
-read: they read the flat ``calls`` table only), then times each query (best of
-3, after one warm-up: the OS page cache is warm, as on a running daemon), wall
-and CPU (SQLite's scan is spread over two threads: CPU can exceed wall).
-``--keep PATH`` keeps (or reuses) the store file. Figures on a shared 2-core
-machine are noisy.
+read: they read the flat ``calls`` table and its column blocks only), then times
+each query (best of 3, after one warm-up: the OS page cache is warm, as on a
+running daemon), wall and CPU (SQLite's scans are spread over two threads: CPU
+can exceed wall), two ways side by side: ``new``, numpy over the column blocks
+(schema 6) plus SQL over the rows no block holds yet, and ``old``, SQL over
+every row (schema 5's way, still the fallback), checking that both give the
+same figures. ``--keep PATH`` keeps (or reuses) the store file; a file of
+schema 5 is migrated when opened and its blocks are built by the first query
+(timed apart). ``uptime``'s load is printed before and after: figures on a
+shared 2-core machine are noisy.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
+import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -87,6 +94,27 @@ def best_of(fn: Callable[[], Any], k: int = 3) -> tuple[float, float]:
     return min(walls), min(cpus)
 
 
+def _uptime() -> None:
+    out = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    print(f"uptime: {out} ({os.cpu_count()} cores)")
+
+
+def _same(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
+    """Same groups and figures; sums of floats equal to rounding (added in
+    another order)."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        for k in x:
+            u, v = x[k], y[k]
+            if isinstance(u, float) and isinstance(v, float):
+                if not math.isclose(u, v, rel_tol=1e-12):
+                    return False
+            elif u != v:
+                return False
+    return True
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("n", nargs="?", type=int, default=1_000_000)
@@ -96,8 +124,17 @@ def main() -> None:
         path = args.keep or Path(tmp) / "records.sqlite"
         build(path, args.n)
         store = SQLiteRecordStore(path)
-        print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
         print(f"{len(store):,} records, file {path.stat().st_size / 2**20:.0f} MB")
+        blocks = store.sql("SELECT count(*) FROM call_blocks")[0][0]
+        t0 = time.perf_counter()
+        usage_stats(store)
+        made = store.sql("SELECT count(*) FROM call_blocks")[0][0] - blocks
+        print(
+            f"first query: {time.perf_counter() - t0:.2f} s ({blocks} column blocks there,"
+            f" {made} built by it)"
+        )
+        _uptime()
+        print(f"{'query':<32} {'new (blocks)':>26}   {'old (SQL, schema 5)':>26}")
         cases: list[tuple[str, dict[str, Any]]] = [
             ("all calls, no grouping", {}),
             ("group_by=model", {"group_by": "model"}),
@@ -109,9 +146,21 @@ def main() -> None:
             ("status=error, group_by=model", {"status": "error", "group_by": "model"}),
         ]
         for name, kw in cases:
-            wall, cpu = best_of(lambda kw=kw: usage_stats(store, **kw))
-            groups = len(usage_stats(store, **kw))
-            print(f"{name:<32} {wall:7.3f} s  (CPU {cpu:.3f} s, {groups} groups)", flush=True)
+            cells = []
+            answers = []
+            for blocks_on in (True, False):
+                store.stat_blocks = blocks_on
+                wall, cpu = best_of(lambda kw=kw: usage_stats(store, **kw))
+                answers.append(usage_stats(store, **kw).as_dict()["groups"])
+                cells.append(f"{wall:7.3f} s (CPU {cpu:.3f} s)")
+            store.stat_blocks = True
+            same = _same(*answers)
+            print(
+                f"{name:<32} {cells[0]:>26}   {cells[1]:>26}  {len(answers[0])} groups,"
+                f" {'same figures' if same else 'FIGURES DIFFER'}",
+                flush=True,
+            )
+        _uptime()
         store.close()
 
 

@@ -157,6 +157,8 @@ class _Partial:
 def _fold(rows: list[tuple[Any, ...]], n: int, into: dict[tuple[Any, ...], _Partial]) -> None:
     width = len(_SUMS)
     for row in rows:
+        if not row[n]:  # an ungrouped query over a range with no matching call
+            continue
         kv = tuple(row[:n])
         sums = row[n : n + width]
         first = row[n + width]
