@@ -14,9 +14,9 @@ import pytest
 
 from agentopt import usage_stats
 from agentopt.records import CallRecord
-from agentopt.tracking import usage_blocks
-from agentopt.tracking.sqlite_store import SCHEMA_VERSION, SQLiteRecordStore
-from agentopt.tracking.usage import normalize, stats_of_records
+from agentopt.tracking.analytics import usage_blocks
+from agentopt.tracking.analytics.usage import normalize, stats_of_records
+from agentopt.tracking.storage.sqlite_store import SCHEMA_VERSION, SQLiteRecordStore
 
 BLOCK = 64  # seqs per block here: a few hundred records make several blocks and a tail
 
@@ -103,7 +103,7 @@ def _blocks(store: SQLiteRecordStore) -> list[tuple[int, int]]:
 
 @pytest.fixture(autouse=True)
 def _small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    import agentopt.tracking.sqlite_store as sqlite_store
+    import agentopt.tracking.storage.sqlite_store as sqlite_store
 
     monkeypatch.setattr(usage_blocks, "BLOCK_SEQS", BLOCK)
     monkeypatch.setattr(sqlite_store, "_STAT_CHUNK", 40)
