@@ -35,13 +35,44 @@ finite-population test per arm, by betting** (no union bound over arms or looks)
    looks therefore cost nothing. (With ``missing="skip"`` a missing cell enters a
    pair's differences as 0, so there the statement is about the paired means.)
 4. *ε-aware.* With ``epsilon > 0`` the eliminations are exactly those of
-   ``epsilon = 0`` (all of δ), and the run also stops once no alive arm can beat
-   the pick by more than ε *whatever the unseen datapoints hold* (the paired sum so
-   far plus the largest possible difference on every unseen datapoint). That stop
-   spends no δ, so the pick is within ε of the best with probability ≥ 1 − δ and,
-   on the same seed, ε > 0 never evaluates more than ε = 0. (A statistical ε
-   certificate would need its own share of δ, slowing every elimination: measured,
-   it made ε > 0 cost more than ε = 0 on three of the four recorded tables.)
+   ``epsilon = 0`` (the same bets, all of δ), and the run also stops once the pick
+   p is certified within ε of the best, for every other alive arm a by either of
+   two statements, neither of which spends δ:
+
+   - *worst case*: no values of the unseen cells let a beat p by more than ε (the
+     paired sum so far plus the largest difference on every unseen datapoint);
+   - *a's own bets, re-read*: a's test, with its stakes unchanged, would have
+     reached ``1/δ`` had every step that named p as the competitor carried the
+     shift ``N·ε/(N − s + 1)``.
+
+   Why the second holds at the confidence asked for, on the *same* event as the
+   eliminations. For the best arm b and a competitor j with paired gap
+   ``g_j = μ_b − μ_j ≥ 0``, the step's conditional mean of ``X = v_j − v_b`` is
+   exactly ``m_s − N·g_j/(N − s + 1)``, so ``Y'_s = Y_s + N·g_j/(N − s + 1)``
+   (``Y_s = X_s − m_s``, what b's test bets on) has conditional mean 0 whatever
+   competitor is named: ``W' = Π (1 + λ_s Y'_s)`` with b's own stakes is a
+   non-negative martingale, and ``P(∃ s: W'_s ≥ 1/δ) ≤ δ`` (Ville). Let E be the
+   event that it never gets there. Since ``g_j ≥ 0``, ``W' ≥ W`` (b's wealth)
+   step by step, so on E b is never eliminated: E is inside the event the
+   ε = 0 guarantee rests on, not an extra one. On E, if some alive a were the best
+   arm with ``μ_a − μ_p > ε``, a's re-read wealth (the shift ``N·ε/(N − s + 1)``
+   on the steps naming p, nothing on the others: a lower bound on ``W'`` as
+   ``g_p > ε`` and ``g_j ≥ 0``) would stay below ``1/δ`` at every step; so every
+   alive arm whose re-read wealth reached ``1/δ`` is, on E, either not the best or
+   within ε of p. The best arm is alive on E, hence ``μ_best − μ_p ≤ ε`` with
+   probability ≥ 1 − δ (about paired means under ``missing="skip"``, as above).
+   Nothing else changes, so on the same seed ε > 0 never evaluates more than
+   ε = 0.
+
+   Not done, and why: dropping an arm because some alive arm is surely within ε
+   of it (shifted bounds) is unsound on its own, since such drops chain (a within
+   ε of b, c within ε of a: 2ε); a variant that fixes the first arm it drops
+   for ("the guarantor") and never eliminates it is sound, but then costs more
+   than ε = 0 on some seeds (measured: 6 of 50 on gpqa, 10 on hotpotqa) and saved
+   no more. How much ε can save is limited by the data: telling "within 1 point"
+   apart for arms whose paired differences have a spread of about 10 points needs
+   far more than the ~200 datapoints of these tables, so at ε = 1 point the gain is
+   small (README).
 5. *Budget.* When ``budget_usd`` or ``max_evaluations`` cannot pay for every
    alive arm to see every datapoint, the budget is spent by paired sequential
    halving over the alive arms (:mod:`agentopt.selectors.allocation`), the
@@ -68,7 +99,7 @@ import numpy as np
 from agentopt.exceptions import ConfigError
 from agentopt.selectors.allocation import affordable, budget_target, halving_keep, leaders
 from agentopt.selectors.base import Pair
-from agentopt.selectors.sequential import bet_log_wealth
+from agentopt.selectors.sequential import bet_steps
 from agentopt.selectors.strategies.paired_elimination import PairedEliminationStrategy
 
 __all__ = ["AutoStrategy"]
@@ -120,6 +151,12 @@ class AutoStrategy(PairedEliminationStrategy):
         # the eliminations use all of δ whatever ε is: ε only adds a stop (exact, below)
         self._threshold = math.log(1.0 / delta)
         self._wealth = np.zeros(self.problem.n_arms)  # log-wealth of each arm's test
+        # every bet each arm's test made, step by step (for the ε certificate)
+        k, n = self.problem.n_arms, self.problem.n_datapoints
+        self._comp = np.full((k, n), -1, dtype=np.int64)  # the competitor named (-1: none)
+        self._lam = np.zeros((k, n))  # the stake
+        self._y = np.zeros((k, n))  # the centred difference X − m
+        self._remaining = float(n) - np.arange(n, dtype=float)  # N − s + 1 at step s
         self._steps = 0  # datapoints of the order already fed to the tests
         self._halving = 0  # arms alive when the pending halving round was planned (0: none)
         self.budget_eliminated: set[int] = set()  # dropped by a halving, not by a test
@@ -236,7 +273,7 @@ class AutoStrategy(PairedEliminationStrategy):
         if alive.size > 1 and common > self._steps:
             v = self.stats.values[np.ix_(alive, self.problem.order[:common])]
             mask = ~np.isnan(v)
-            gained = bet_log_wealth(
+            bets = bet_steps(
                 np.where(mask, v, 0.0),
                 mask,
                 self._steps,
@@ -247,7 +284,12 @@ class AutoStrategy(PairedEliminationStrategy):
                 cap=self.cap,
                 prior=self.bet_prior,
             )
-            path = self._wealth[alive][:, None] + gained
+            span = slice(self._steps, common)
+            named = bets.comp >= 0
+            self._comp[alive, span] = np.where(named, alive[np.maximum(bets.comp, 0)], -1)
+            self._lam[alive, span] = bets.lam
+            self._y[alive, span] = bets.y
+            path = self._wealth[alive][:, None] + bets.log_wealth
             self._wealth[alive] = path[:, -1]
             self._steps = common
             crossed = (path >= self._threshold).any(axis=1)  # Ville: any step counts
@@ -265,8 +307,38 @@ class AutoStrategy(PairedEliminationStrategy):
                 if mean[j] < top - margin - _TIE:
                     self._eliminate(int(j))
         self._gap = self.gap_bound()
-        if len(self.alive()) <= 1 or (self.epsilon_ > 0 and self._gap <= self.epsilon_):
+        if len(self.alive()) <= 1 or (self.epsilon_ > 0 and self._epsilon_certified()):
             self._finished = True
+
+    def _epsilon_certified(self) -> bool:
+        """True when the pick p is within ε of the best on the event that already
+        protects the best arm (no δ of its own; see the module docstring, 4).
+
+        For every other alive arm a: either no value of the unseen cells lets a beat
+        p by more than ε (:meth:`gap_bound`'s worst case for a), or a's own test,
+        its bets unchanged, would have reached ``1/δ`` had each step that named p
+        as the competitor carried the shift ``N·ε/(N − s + 1)``: the wealth a's
+        test would have if a were the best arm and beat p by more than ε.
+        """
+        alive = self.alive()
+        if len(alive) <= 1:
+            return True
+        if self._gap <= self.epsilon_:
+            return True
+        if not self._betting or self.problem.objective.within is not None:
+            return False
+        p = self.best()
+        n = self.problem.n_datapoints
+        upto = self._steps
+        shift = n * self.epsilon_ / self._remaining[:upto]
+        for a in alive:
+            if a == p or self._arm_gap(a, p) <= self.epsilon_:
+                continue
+            bonus = np.where(self._comp[a, :upto] == p, shift, 0.0)
+            inc = np.log1p(self._lam[a, :upto] * (self._y[a, :upto] + bonus))
+            if upto == 0 or float(np.cumsum(inc).max()) < self._threshold:
+                return False
+        return True
 
     def gap_bound(self) -> float:
         """With the betting test: a bound on (best alive mean − the pick's mean) that
@@ -278,26 +350,20 @@ class AutoStrategy(PairedEliminationStrategy):
         if len(alive) <= 1:
             return 0.0
         p = self.best()
+        return max(self._arm_gap(j, p) for j in alive if j != p)
+
+    def _arm_gap(self, j: int, p: int) -> float:
+        """The largest (mean of j − mean of p) any values of the unseen cells allow."""
         n = self.problem.n_datapoints
         w = self.problem.objective.value_range()
         order = self.problem.order
         vals = self.stats.values
-        worst = -math.inf
-        for j in alive:
-            if j == p:
-                continue
-            c = int(min(self.pos[j], self.pos[p]))
-            x = vals[j, order[:c]] - vals[p, order[:c]]
-            if np.isnan(x).any():  # a missing cell: each arm's mean over its own cells
-                worst = max(
-                    worst,
-                    _upper(vals[j], n - int(self.pos[j]), w)
-                    - _lower(vals[p], n - int(self.pos[p])),
-                )
-                continue
-            gain = float(x.sum()) + (n - c) * w  # every unseen datapoint at the largest gap
-            worst = max(worst, gain / n)
-        return worst
+        c = int(min(self.pos[j], self.pos[p]))
+        x = vals[j, order[:c]] - vals[p, order[:c]]
+        if np.isnan(x).any():  # a missing cell: each arm's mean over its own cells
+            return _upper(vals[j], n - int(self.pos[j]), w) - _lower(vals[p], n - int(self.pos[p]))
+        # every unseen datapoint at the largest gap
+        return (float(x.sum()) + (n - c) * w) / n
 
 
 def _upper(row: np.ndarray, unasked: int, hi: float) -> float:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["bet_log_wealth"]
+__all__ = ["Bets", "bet_log_wealth", "bet_steps"]
 
 
 @dataclass
@@ -95,6 +95,57 @@ def _steps(
         )
 
 
+@dataclass
+class Bets:
+    """Every arm's bets over steps ``start … stop − 1`` (rows: the arms given).
+
+    ``comp[a, t]``: the competitor (a row) arm a's test named at that step;
+    ``lam``: the stake; ``y``: the centred difference ``X − m``; ``remaining``:
+    ``N − s + 1``. ``log_wealth`` is the cumulative log-wealth gained.
+    """
+
+    comp: np.ndarray
+    lam: np.ndarray
+    y: np.ndarray
+    remaining: np.ndarray
+    log_wealth: np.ndarray
+
+
+def bet_steps(
+    vz: np.ndarray,
+    mask: np.ndarray,
+    start: int,
+    stop: int,
+    population: int,
+    *,
+    width: float = 1.0,
+    margin: float = 0.0,
+    cap: float = 0.5,
+    prior: float = 1.0,
+) -> Bets:
+    """The bets of :func:`bet_log_wealth`, step by step (see :class:`Bets`)."""
+    k = vz.shape[0]
+    steps = max(stop - start, 0)
+    comp = np.full((k, steps), -1, dtype=np.int64)
+    lam_all = np.zeros((k, steps))
+    y_all = np.zeros((k, steps))
+    remaining = float(population) - np.arange(start, stop, dtype=float)
+    if k < 2 or steps == 0:
+        return Bets(comp, lam_all, y_all, remaining, np.zeros((k, steps)))
+    lo = width + margin  # X ≥ −lo
+    for j, st in _steps(vz, mask, start, stop, population, width, margin, prior):
+        e = population * st.mu / st.remaining
+        lam = np.where(e > 0, e / (st.var + e * e), 0.0)
+        worst = np.maximum(lo + st.m, 1e-12)  # 1 + λ(X − m) ≥ 1 − λ(lo + m)
+        lam = np.clip(lam, 0.0, cap / worst)
+        rows = st.rows
+        comp[rows] = np.where(st.use, j, comp[rows])
+        lam_all[rows] = np.where(st.use, lam, lam_all[rows])
+        y_all[rows] = np.where(st.use, st.x - st.m, y_all[rows])
+    inc = np.log1p(lam_all * y_all)
+    return Bets(comp, lam_all, y_all, remaining, np.cumsum(inc, axis=1))
+
+
 def bet_log_wealth(
     vz: np.ndarray,
     mask: np.ndarray,
@@ -116,16 +167,6 @@ def bet_log_wealth(
     ``|v_j − v_b|``; ``cap`` is the largest share of wealth staked on one step.
     Bets: ``λ = ê / (σ̂² + ê²)`` with ``ê = N·μ̂ / (N − s + 1)``, capped.
     """
-    k = vz.shape[0]
-    out = np.zeros((k, max(stop - start, 0)))
-    if k < 2 or stop <= start:
-        return out
-    lo = width + margin  # X ≥ −lo
-    for _, st in _steps(vz, mask, start, stop, population, width, margin, prior):
-        e = population * st.mu / st.remaining
-        lam = np.where(e > 0, e / (st.var + e * e), 0.0)
-        worst = np.maximum(lo + st.m, 1e-12)  # 1 + λ(X − m) ≥ 1 − λ(lo + m)
-        lam = np.clip(lam, 0.0, cap / worst)
-        inc = np.log1p(lam * (st.x - st.m))
-        out[st.rows] += np.where(st.use, inc, 0.0)
-    return np.cumsum(out, axis=1)
+    return bet_steps(
+        vz, mask, start, stop, population, width=width, margin=margin, cap=cap, prior=prior
+    ).log_wealth
