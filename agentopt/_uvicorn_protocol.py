@@ -8,12 +8,14 @@ where one would do; for the gateway daemon, whose whole job is to add as little
 as possible to each call, that was the largest single cost after the upstream
 round trip.
 
-:class:`CoalescingHttpToolsProtocol` holds the head of a response that has a
-``content-length`` (a complete, non-streamed answer) until the first body
-write, and sends both together. Nothing else changes:
+:class:`CoalescingHttpToolsProtocol` holds a response's head until the first
+body write and sends both together:
 
-- a streamed (chunked) response's head goes out at once, so a caller learns
-  the status before the first token;
+- a sized (``content-length``) head waits for its body, which follows at once;
+- a streamed (chunked) head waits at most :data:`STREAM_HEAD_HOLD_S` (2 ms) for
+  the first chunk: an upstream that answers at once (a cache, a fast model, a
+  simulator) gets its head and first chunk to the caller in one write, and a
+  slow first token delays only the head, by 2 ms, never the token;
 - a held head is sent by the next write, at the end of the response (a HEAD
   request, an empty body), or before the connection is closed or aborted, so a
   head is never lost or stuck;
@@ -27,18 +29,22 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-__all__ = ["coalescing_protocol"]
+__all__ = ["STREAM_HEAD_HOLD_S", "coalescing_protocol"]
+
+#: How long a streamed response's head may wait for its first chunk.
+STREAM_HEAD_HOLD_S = 0.002
 
 
-def _sized_head(data: bytes) -> bool:
-    """Whether ``data`` is a whole response head announcing a non-empty sized body."""
-    return (
-        data.startswith(b"HTTP/1.1 2")
-        and data.endswith(b"\r\n\r\n")
-        and b"\r\ncontent-length: " in data
-        and b"\r\ncontent-length: 0\r\n" not in data
-        and b"\r\ntransfer-encoding:" not in data
-    )
+def _head(data: bytes) -> str | None:
+    """``"sized"`` or ``"streamed"`` for a whole 2xx response head with a body to
+    follow; None for anything else (which is written at once)."""
+    if not (data.startswith(b"HTTP/1.1 2") and data.endswith(b"\r\n\r\n")):
+        return None
+    if b"\r\ntransfer-encoding: chunked\r\n" in data:
+        return "streamed"
+    if b"\r\ncontent-length: " in data and b"\r\ncontent-length: 0\r\n" not in data:
+        return "sized"
+    return None
 
 
 class HeadHoldingTransport:
@@ -48,21 +54,38 @@ class HeadHoldingTransport:
         self._transport = transport
         self._held: bytes | None = None
         self._expect_head = True
+        self._timer: asyncio.TimerHandle | None = None
 
     def __getattr__(self, name: str) -> Any:  # everything else is the real transport's
         return getattr(self._transport, name)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._held is not None:
-            head, self._held = self._held, None
+            head = self._take()
             self._transport.write(head + bytes(data))
             return
         if self._expect_head:
             self._expect_head = False
-            if isinstance(data, bytes) and _sized_head(data):
-                self._held = data
+            kind = _head(data) if isinstance(data, bytes) else None
+            if kind is not None:
+                self._held = bytes(data)
+                if kind == "streamed":
+                    loop = asyncio.get_running_loop()
+                    self._timer = loop.call_later(STREAM_HEAD_HOLD_S, self._flush_later)
                 return
         self._transport.write(data)
+
+    def _take(self) -> bytes:
+        head, self._held = self._held or b"", None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        return head
+
+    def _flush_later(self) -> None:
+        self._timer = None
+        if self._held is not None and not self._transport.is_closing():
+            self._transport.write(self._take())
 
     def writelines(self, lines: Any) -> None:
         self.write(b"".join(lines))
@@ -70,8 +93,7 @@ class HeadHoldingTransport:
     def flush_head(self) -> None:
         """Send a held head now (the response ended with no body write)."""
         if self._held is not None:
-            head, self._held = self._held, None
-            self._transport.write(head)
+            self._transport.write(self._take())
 
     def response_complete(self) -> None:
         self.flush_head()
@@ -86,7 +108,7 @@ class HeadHoldingTransport:
         self._transport.close()
 
     def abort(self) -> None:
-        self._held = None
+        self._take()
         self._transport.abort()
 
 

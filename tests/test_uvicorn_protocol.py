@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 from agentopt._serving import ThreadedServer
-from agentopt._uvicorn_protocol import HeadHoldingTransport
+from agentopt._uvicorn_protocol import STREAM_HEAD_HOLD_S, HeadHoldingTransport
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n"
 CHUNKED = (
@@ -26,6 +26,9 @@ class FakeTransport:
 
     def close(self) -> None:
         self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
 
     def get_extra_info(self, name: str) -> Any:
         return ("127.0.0.1", 1) if name == "peername" else None
@@ -46,17 +49,31 @@ def test_a_sized_head_waits_for_its_body_and_leaves_with_it() -> None:
     assert t.get_extra_info("peername") == ("127.0.0.1", 1)  # the rest is the transport's
 
 
-def test_a_streamed_head_and_bodies_that_look_like_heads_are_never_held() -> None:
-    fake = FakeTransport()
-    t = HeadHoldingTransport(fake)  # type: ignore[arg-type]
-    t.write(CHUNKED)
-    assert fake.writes == [CHUNKED]  # the caller learns the status before the first token
-    t.write(HEAD)  # a chunk that happens to look like a head is a chunk
-    assert fake.writes == [CHUNKED, HEAD]
-    t.response_complete()
-    empty = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
-    t.write(empty)
-    assert fake.writes[-1] == empty
+def test_a_streamed_head_waits_for_its_first_chunk_only_briefly() -> None:
+    async def scenario() -> None:
+        fake = FakeTransport()
+        t = HeadHoldingTransport(fake)  # type: ignore[arg-type]
+        t.write(CHUNKED)  # an upstream that answers at once: head and chunk in one write
+        assert fake.writes == [] and t._timer is not None
+        t.write(b"9\r\ndata: 1\n\n\r\n")
+        assert fake.writes == [CHUNKED + b"9\r\ndata: 1\n\n\r\n"] and t._timer is None
+        t.write(HEAD)  # a chunk that happens to look like a head is a chunk
+        assert fake.writes[-1] == HEAD
+        t.response_complete()
+        t.write(CHUNKED)  # a slow first token: the head leaves when its hold ends
+        timer = t._timer
+        assert timer is not None
+        assert timer.when() - asyncio.get_running_loop().time() <= STREAM_HEAD_HOLD_S
+        t._flush_later()  # what the timer does
+        assert fake.writes[-1] == CHUNKED
+        t.write(b"0\r\n\r\n")
+        assert fake.writes[-1] == b"0\r\n\r\n"
+        t.response_complete()
+        empty = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
+        t.write(empty)  # nothing to wait for
+        assert fake.writes[-1] == empty
+
+    asyncio.run(scenario())
 
 
 def test_a_held_head_is_sent_when_no_body_follows_or_the_connection_closes() -> None:
