@@ -84,16 +84,18 @@ class HeadHoldingTransport:
 
     def _flush_later(self) -> None:
         self._timer = None
-        if self._held is not None and not self._transport.is_closing():
-            self._transport.write(self._take())
+        self.flush_head()
 
     def writelines(self, lines: Any) -> None:
         self.write(b"".join(lines))
 
     def flush_head(self) -> None:
-        """Send a held head now (the response ended with no body write)."""
+        """Send a held head now (the response ended with no body write); a
+        connection already going away drops it."""
         if self._held is not None:
-            self._transport.write(self._take())
+            head = self._take()
+            if not self._transport.is_closing():
+                self._transport.write(head)
 
     def response_complete(self) -> None:
         self.flush_head()

@@ -85,6 +85,10 @@ def test_a_held_head_is_sent_when_no_body_follows_or_the_connection_closes() -> 
     t.write(HEAD)  # the app failed after the head: uvicorn closes the connection
     t.close()
     assert fake.writes == [HEAD, HEAD] and fake.closed
+    t.response_complete()
+    t.write(HEAD)  # the caller went away first: nothing is written to a closing transport
+    t.close()
+    assert fake.writes == [HEAD, HEAD]
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
