@@ -83,6 +83,10 @@ class CachedResponse:
     def size(self) -> int:
         return len(self.body) + sum(len(k) + len(v) for k, v in self.headers)
 
+    def expired(self, ttl_seconds: float | None, now: float) -> bool:
+        """Older than ``ttl_seconds`` at ``now`` (never, without a TTL)."""
+        return ttl_seconds is not None and now - self.created_at > ttl_seconds
+
     @classmethod
     def from_columns(
         cls,
@@ -106,6 +110,13 @@ class CachedResponse:
             model=model,
             created_at=created_at,
         )
+
+
+def check_limits(owner: str, **limits: float | None) -> None:
+    """Each given cache limit (entries, bytes, TTL) must be positive: ConfigError naming it."""
+    for name, value in limits.items():
+        if value is not None and value <= 0:
+            raise ConfigError(f"{owner}: {name} must be positive, got {value!r}")
 
 
 class Cache(Protocol):
@@ -156,13 +167,9 @@ class ResponseCache:
         flush_interval: float = 0.5,
         max_pending: int = 1024,
     ) -> None:
-        for name, value in (
-            ("max_entries", max_entries),
-            ("max_bytes", max_bytes),
-            ("ttl_seconds", ttl_seconds),
-        ):
-            if value is not None and value <= 0:
-                raise ConfigError(f"ResponseCache: {name} must be positive, got {value!r}")
+        check_limits(
+            "ResponseCache", max_entries=max_entries, max_bytes=max_bytes, ttl_seconds=ttl_seconds
+        )
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.ttl_seconds = ttl_seconds
@@ -229,7 +236,7 @@ class ResponseCache:
         return self._conn
 
     def _expired(self, entry: CachedResponse, now: float) -> bool:
-        return self.ttl_seconds is not None and now - entry.created_at > self.ttl_seconds
+        return entry.expired(self.ttl_seconds, now)
 
     # -- public API --------------------------------------------------------
 

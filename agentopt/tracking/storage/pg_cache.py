@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from agentopt.exceptions import CacheError, ConfigError
-from agentopt.tracking.storage.cache import CachedResponse, ResponseCache
+from agentopt.tracking.storage.cache import CachedResponse, ResponseCache, check_limits
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -58,13 +58,9 @@ class PostgresResponseCache:
         pool_size: int = 4,
         timeout: float = 5.0,
     ) -> None:
-        for name, value in (
-            ("max_entries", max_entries),
-            ("max_bytes", max_bytes),
-            ("ttl_seconds", ttl_seconds),
-        ):
-            if value is not None and value <= 0:
-                raise ConfigError(f"response cache: {name} must be positive, got {value!r}")
+        check_limits(
+            "response cache", max_entries=max_entries, max_bytes=max_bytes, ttl_seconds=ttl_seconds
+        )
         try:
             import psycopg  # noqa: F401
             import psycopg_pool  # noqa: F401
@@ -132,7 +128,7 @@ class PostgresResponseCache:
         return self._pool.connection()
 
     def _expired(self, entry: CachedResponse, now: float) -> bool:
-        return self.ttl_seconds is not None and now - entry.created_at > self.ttl_seconds
+        return entry.expired(self.ttl_seconds, now)
 
     # -- the cache's API ---------------------------------------------------------------
 
