@@ -11,6 +11,11 @@ not a loopback name gets 403 (no DNS rebinding from a web page).
 
 The app is raw ASGI (no framework on the hot path); ``resolve(token)``
 supplies the pipeline and the session (None when the token names none).
+
+A call's record is made when its upstream body ends, which can be a moment
+after the caller has read the last event (the OpenAI SDK closes at
+``[DONE]``). :meth:`GatewayApp.settle` waits for a session's calls still in
+flight, so a session that ends has every record of its calls.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -63,6 +70,20 @@ class GatewayApp:
         self.upstreams = upstreams
         self.timeout = httpx.Timeout(600.0, connect=10.0) if timeout is None else timeout
         self._client: httpx.AsyncClient | None = None
+        self._inflight: dict[str, int] = {}  # session id -> calls being served
+        self._settled = threading.Condition()
+
+    def settle(self, session_id: str, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until no call of ``session_id`` is in flight
+        (each has been recorded); False if some still were."""
+        deadline = time.monotonic() + timeout
+        with self._settled:
+            while self._inflight.get(session_id):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._settled.wait(left)
+        return True
 
     def client(self) -> httpx.AsyncClient:
         """The upstream client, created in the serving event loop on first use."""
@@ -116,7 +137,18 @@ class GatewayApp:
         if session is None:
             await _error(send, 403, "agentopt gateway: unknown or ended session")
             return
-        await self._forward(scope, receive, send, origin, pipeline, session)
+        sid = session.session_id
+        with self._settled:
+            self._inflight[sid] = self._inflight.get(sid, 0) + 1
+        try:
+            await self._forward(scope, receive, send, origin, pipeline, session)
+        finally:
+            with self._settled:
+                n = self._inflight.pop(sid) - 1
+                if n:
+                    self._inflight[sid] = n
+                else:
+                    self._settled.notify_all()
 
     async def _forward(
         self,

@@ -14,6 +14,7 @@ LLM endpoints.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from collections import OrderedDict
@@ -44,6 +45,10 @@ __all__ = [
 ]
 
 _KNOWN_LIMIT = 10_000
+# How long a session's end waits for its calls still in flight to be recorded
+# (milliseconds normally; a stream the caller left open unread waits it out).
+SETTLE_S = 2.0
+log = logging.getLogger("agentopt.gateway")
 
 
 @dataclass(frozen=True)
@@ -123,11 +128,19 @@ class LocalGateway:
             return token
 
     def forget(self, session: SessionInfo) -> None:
-        """The session ended: its token stops working."""
+        """The session ended: its token stops working, and its calls still in
+        flight (a stream whose caller has read the last event, the upstream's
+        last bytes not yet) are recorded before the session's end returns."""
         with self._lock:
             token = self._token_of.pop(session.session_id, None)
             if token is not None:
                 self._by_token.pop(token, None)
+        if token is not None and not self.app.settle(session.session_id, SETTLE_S):
+            log.debug(
+                "agentopt gateway: session %s ended with a call still in flight after %.1f s",
+                session.session_id,
+                SETTLE_S,
+            )
 
     def _resolve(self, token: str) -> tuple[Pipeline, SessionInfo | None] | None:
         t = self.tracker

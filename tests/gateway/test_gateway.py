@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
+import threading
 from collections.abc import Iterator
 
 import anthropic
@@ -10,8 +13,10 @@ import httpx
 import openai
 import pytest
 
+from agentopt._serving import ThreadedServer
 from agentopt.gateway import local
 from agentopt.gateway.app import GatewayApp
+from agentopt.gateway.asgi import Receive, Scope, Send
 from agentopt.gateway.upstreams import Upstreams
 from agentopt.sim import SimServer
 from agentopt.tracking import LLMTracker
@@ -199,3 +204,96 @@ async def test_app_without_a_tracker_answers_503() -> None:
     ) as c:
         r = await c.post("/s/abc/openai/v1/chat/completions", json={})
     assert r.status_code == 503
+
+
+class _HeldEndUpstream:
+    """An OpenAI-style upstream whose stream sends every event, ``[DONE]``
+    included, then holds its last bytes (the end of the chunked body) until
+    ``release`` is set: the moment between the caller's last read and the
+    gateway's record, made as long as the test wants."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        chunk = {
+            "id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "gpt-4.1",
+            "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop"}],
+        }  # fmt: skip
+        usage = dict(chunk, choices=[], usage={
+            "prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4,
+        })  # fmt: skip
+        body = b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in (chunk, usage))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body + b"data: [DONE]\n\n",
+                    "more_body": True})  # fmt: skip
+        await asyncio.to_thread(self.release.wait, 30)
+        await send({"type": "http.response.body", "body": b""})
+
+
+@pytest.fixture
+def held_upstream() -> Iterator[tuple[_HeldEndUpstream, str]]:
+    app = _HeldEndUpstream()
+    server = ThreadedServer(app, name="held upstream")
+    server.start()
+    try:
+        yield app, server.url + "/v1"
+    finally:
+        app.release.set()
+        server.stop()
+
+
+def test_a_session_that_ends_has_the_record_of_a_stream_the_sdk_closed_at_done(
+    tracker: LLMTracker, held_upstream: tuple[_HeldEndUpstream, str]
+) -> None:
+    upstream, base_url = held_upstream
+    # Runs first at the session's end: the upstream's last bytes leave only now,
+    # so the record can exist only if the session's end waits for it.
+    tracker._session_end_hooks.insert(0, lambda s: upstream.release.set())
+    with tracker.track(data_id="held") as s:
+        proxy = local.proxy_for(tracker, s)
+        assert proxy is not None
+        client = openai.OpenAI(base_url=proxy.base_url_for(base_url), api_key="k")
+        stream = client.chat.completions.create(
+            model="gpt-4.1", messages=[{"role": "user", "content": "s"}], stream=True
+        )
+        chunks = list(stream)  # the SDK stops and closes at [DONE]
+        assert chunks and not upstream.release.is_set()
+    (rec,) = tracker.get_records(data_id="held")
+    assert (rec.model, rec.stream, rec.completion_tokens, rec.error) == ("gpt-4.1", True, 1, None)
+
+
+def test_a_stream_left_open_delays_the_sessions_end_boundedly_and_is_recorded_once(
+    tracker: LLMTracker,
+    held_upstream: tuple[_HeldEndUpstream, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    upstream, base_url = held_upstream
+    monkeypatch.setattr(local, "SETTLE_S", 0.05)
+    client = httpx.Client()
+    with tracker.track(data_id="open") as s:
+        proxy = local.proxy_for(tracker, s)
+        assert proxy is not None
+        request = client.build_request(
+            "POST", proxy.base_url_for(base_url) + "/chat/completions",
+            json={"model": "gpt-4.1", "messages": [], "stream": True},
+        )  # fmt: skip
+        r = client.send(request, stream=True)
+        body = r.iter_raw()
+        assert r.status_code == 200 and b"[DONE]" in next(body)
+        with tracker.track(data_id="inner"):
+            pass  # a session that never used the gateway does not wait at all
+    # The session ended with its call still in flight (the upstream holds its
+    # end until released): its end waited SETTLE_S, not for the call.
+    assert local.gateway_of(tracker).app._inflight.get(s.session_id) == 1
+    upstream.release.set()
+    for _ in body:
+        pass
+    r.close()
+    client.close()
+    tracker.stop()  # a call still open now would be recorded as abandoned
+    (rec,) = tracker.get_records(data_id="open")
+    assert rec.model == "gpt-4.1" and rec.stream
