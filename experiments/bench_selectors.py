@@ -7,6 +7,7 @@
     .venv/bin/python experiments/bench_selectors.py --calibration  # is "≥ 90 % likely best" right?
     .venv/bin/python experiments/bench_selectors.py --epsilon 0.01 --epsilon-check  # ε never costs extra
     .venv/bin/python experiments/bench_selectors.py --equal-budget  # where the rule's money goes
+    .venv/bin/python experiments/bench_selectors.py --equal-budget-sets 8  # 8 × 50 seeds
 
 The equal-budget table is the CLI's ``agentopt bench selectors --budget-of
 agentopt_arm_elimination`` (see the README). Figures measured on a shared 2-core
@@ -264,6 +265,34 @@ def equal_budget(seeds: int) -> None:
         )
 
 
+def equal_budget_sets(seeds: int, sets: int) -> None:
+    """The equal-budget comparison repeated on ``sets`` disjoint sets of ``seeds``
+    shuffles (seeds 42…, 42 + seeds…, …): each set gives ``auto`` the rule's mean
+    spend on that set. How often one set of 50 seeds says "auto finds the best at
+    least as often" is itself a draw; the pooled rates are the comparison."""
+    ref_m = "agentopt_arm_elimination"
+    print(f"found best % / regret (points), {sets} sets × {seeds} seeds, each at the rule's spend")
+    for name in TABLES:
+        table = _table(name)
+        data = ReplayData.from_table(table)
+        fa, ra, fr, rr, wins = [], [], [], [], 0
+        for base in range(42, 42 + sets * seeds, seeds):
+            ref = run_method(table, ref_m, seeds=seeds, data=data, base_seed=base)
+            cap = float(ref["mean_cost_usd"])
+            auto = run_method(table, "auto", seeds=seeds, data=data, budget_usd=cap, base_seed=base)
+            fa.append(auto["found_best"])
+            ra.append(auto["mean_regret"])
+            fr.append(ref["found_best"])
+            rr.append(ref["mean_regret"])
+            wins += fa[-1] >= fr[-1] - 1e-9 and ra[-1] <= rr[-1] + 1e-12
+        print(
+            f"{name:9s} auto {100 * np.mean(fa):.1f} / {100 * np.mean(ra):.3f}, rule "
+            f"{100 * np.mean(fr):.1f} / {100 * np.mean(rr):.3f}; sets where auto is at least "
+            f"as good on both: {wins} of {sets}; found best per set: auto "
+            f"{[round(100 * x) for x in fa]}, rule {[round(100 * x) for x in fr]}"
+        )
+
+
 def calibration(seeds: int, fractions: list[float]) -> dict[str, Any]:
     """auto under budgets: among picks the results call ≥ 90 % likely best, how many are."""
     rows = []
@@ -373,6 +402,9 @@ def main() -> None:
     ap.add_argument("--calibration", action="store_true")
     ap.add_argument("--epsilon-check", action="store_true")
     ap.add_argument("--equal-budget", action="store_true", help="where the money goes")
+    ap.add_argument(
+        "--equal-budget-sets", type=int, default=0, help="the equal-budget table on N seed sets"
+    )
     args = ap.parse_args()
     if args.frontier:
         frontier([float(c) for c in args.frontier.split(",")], args.seeds, args.epsilon)
@@ -390,6 +422,9 @@ def main() -> None:
         return
     if args.equal_budget:
         equal_budget(args.seeds)
+        return
+    if args.equal_budget_sets:
+        equal_budget_sets(args.seeds, args.equal_budget_sets)
         return
 
     t_all = time.perf_counter()
