@@ -4,8 +4,10 @@ Two tables: ``records`` (``seq``, the unique ``call_id``, the ids and the whole
 record as ``json``: what ``agentopt report`` and older versions read) and
 ``calls`` (the flat columns of :mod:`agentopt.tracking.storage.store_columns`, one row
 per record, same ``seq``), which totals, usage statistics and dataframes read
-without touching any JSON. The schema is versioned (``PRAGMA user_version``)
-and a file of an older version is migrated when it is opened.
+without touching any JSON; ``call_blocks`` holds its columns in blocks for
+statistics (:mod:`agentopt.tracking.storage.sqlite_blocks`). The schema is
+versioned (``PRAGMA user_version``) and a file of an older version is migrated
+when it is opened.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from agentopt.exceptions import StoreError
 from agentopt.records import CallRecord
 from agentopt.tracking.analytics.usage_sql import SQLITE
 from agentopt.tracking.storage.sql_store import SQLRecordStore
+from agentopt.tracking.storage.sqlite_blocks import BLOCKS_DDL, CallBlocks
 from agentopt.tracking.storage.sqlite_db import connect_sqlite, is_disk_full
 from agentopt.tracking.storage.store_columns import COLUMNS, day_hour, microseconds, row_of
 
@@ -80,20 +83,6 @@ _CALLS = (
             "session_id",
         )
     )
-)
-
-# Version 6: column blocks of ``calls`` for statistics
-# (:mod:`agentopt.tracking.analytics.usage_blocks`): block ``b`` holds the calls with
-# ``b <= seq <= last``; a change to any of those rows drops it.
-_BLOCKS = (
-    "CREATE TABLE IF NOT EXISTS call_blocks (block INTEGER PRIMARY KEY,"
-    " last INTEGER NOT NULL, ts_min REAL, ts_max REAL, data BLOB NOT NULL)",
-    *(
-        f"CREATE TRIGGER IF NOT EXISTS calls_block_{event.lower()} AFTER {event} ON calls"
-        " BEGIN DELETE FROM call_blocks WHERE block = (SELECT max(block) FROM call_blocks"
-        f" WHERE block <= {row}.seq) AND last >= {row}.seq; END"
-        for event, row in (("INSERT", "new"), ("UPDATE", "old"), ("DELETE", "old"))
-    ),
 )
 
 _INSERT_RECORD = (
@@ -164,7 +153,7 @@ class SQLiteRecordStore(SQLRecordStore):
         self._stat_lock = threading.Lock()
         #: Statistics read column blocks (False: SQL over every row, as schema 5 did).
         self.stat_blocks = True
-        self._sealed_top: int | None = None  # records.seq's max after the last write
+        self.blocks = CallBlocks(self._read, self._write_conn, lambda: self._writer.write_lock)
         self._start(
             batch_size=batch_size,
             flush_interval=flush_interval,
@@ -245,7 +234,7 @@ class SQLiteRecordStore(SQLRecordStore):
                         out,
                     )
                     last = rows[-1][0]
-                for statement in _BLOCKS:
+                for statement in BLOCKS_DDL:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("COMMIT")
@@ -253,6 +242,10 @@ class SQLiteRecordStore(SQLRecordStore):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    def _write_conn(self) -> sqlite3.Connection:
+        self._reopen_if_forked()
+        return self._wconn
 
     def _reopen_if_forked(self) -> None:
         if os.getpid() != self._pid:  # a forked child must not share the parent's handles
@@ -284,24 +277,7 @@ class SQLiteRecordStore(SQLRecordStore):
             if is_disk_full(exc):
                 raise StoreError(f"the disk is full ({exc})") from exc
             raise
-        self._seal_blocks(len(batch))
-
-    def _seal_blocks(self, written: int) -> None:
-        """After a write: build the column blocks the write completed (a failure
-        leaves them to the next statistics query)."""
-        from agentopt.tracking.analytics import usage_blocks
-
-        size = usage_blocks.BLOCK_SEQS
-        try:
-            ((top,),) = self._wconn.execute("SELECT max(seq) FROM records").fetchall()
-        except sqlite3.Error:
-            return
-        top = int(top or 0)
-        before = self._sealed_top if self._sealed_top is not None else top - written
-        self._sealed_top = top
-        ends = range((before + 1) // size, (top + 1) // size)  # blocks sealed by this write
-        if ends:
-            self._build_blocks([e * size for e in ends], size)
+        self.blocks.seal(len(batch))
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._rlock:
@@ -348,7 +324,7 @@ class SQLiteRecordStore(SQLRecordStore):
         if self.stat_blocks:
             parts: dict[tuple[Any, ...], Any] = {}
             try:
-                blobs, spans = self._blocks(bounds, span)
+                blobs, spans = self.blocks.covering(bounds, span)
                 sql_keys = tuple(_key_sql(k, SQLITE) for k in keys)
                 block_groups(blobs, conds, sql_keys, parts, percentiles=percentiles)
             except Unsupported:
@@ -360,107 +336,6 @@ class SQLiteRecordStore(SQLRecordStore):
         return usage_groups_chunked(
             self._stat_runs(), bounds, conds, keys, percentiles=percentiles, chunk=_STAT_CHUNK
         )
-
-    def _blocks(
-        self, bounds: tuple[int, int], span: list[tuple[str, str, Any]]
-    ) -> tuple[list[bytes], list[tuple[int, int]]]:
-        """The column blocks of the calls with ``lo < seq <= hi`` (building the
-        missing ones whose range is complete; leaving out those whose times
-        miss the ``ts`` conditions ``span``), and the ``(lo, hi]`` spans of seq
-        no block holds (for SQL)."""
-        from agentopt.tracking.analytics import usage_blocks
-
-        lo, hi = bounds
-        if hi <= lo:
-            return [], []
-        size = usage_blocks.BLOCK_SEQS
-        have = {
-            int(b): (int(last), t0, t1)
-            for b, last, t0, t1 in self._read(
-                "SELECT block, last, ts_min, ts_max FROM call_blocks"
-                " WHERE last > ? AND block <= ? ORDER BY block",
-                (lo, hi),
-            )
-        }
-        ((top,),) = self._read("SELECT max(seq) FROM records")
-        sealed = int(top or 0) + 1  # a block ending before this holds every row it ever will
-        missing = [
-            b
-            for b in range(lo // size * size, hi + 1, size)
-            if b + size <= sealed and b not in have
-        ]
-        built = self._build_blocks(missing, size)
-        for b, (t0, t1, _) in built.items():
-            have[b] = (b + size - 1, t0, t1)
-
-        def wanted(t0: float | None, t1: float | None) -> bool:
-            for _, op, v in span:
-                if op == ">=" and t1 is not None and t1 < v:
-                    return False
-                if op == "<" and t0 is not None and t0 >= v:
-                    return False
-            return True
-
-        take = [b for b in sorted(have) if wanted(have[b][1], have[b][2])]
-        blobs = [built[b][2] for b in take if b in built]
-        stored = [b for b in take if b not in built]
-        for i in range(0, len(stored), 64):
-            part = stored[i : i + 64]
-            marks = ",".join("?" * len(part))
-            rows = self._read(f"SELECT block, data FROM call_blocks WHERE block IN ({marks})", part)
-            found = dict(rows)
-            for b in part:
-                if b in found:
-                    blobs.append(found[b])
-                else:  # dropped since: its range goes to SQL
-                    del have[b]
-        spans = []
-        at = lo
-        for b in sorted(have):
-            last = have[b][0]
-            if b - 1 > at:
-                spans.append((at, min(b - 1, hi)))
-            at = max(at, last)
-            if at >= hi:
-                break
-        if at < hi:
-            spans.append((at, hi))
-        return blobs, [(a, z) for a, z in spans if z > a]
-
-    def _build_blocks(self, starts: list[int], size: int) -> dict[int, tuple[float, float, bytes]]:
-        """Build and store the column blocks starting at ``starts`` (each in
-        its own write transaction, reading the rows under the write lock, so
-        no write comes between); a block that cannot be built or stored is
-        left to SQL."""
-        from agentopt.tracking.analytics.usage_blocks import BLOCK_COLUMNS, build_block
-
-        out: dict[int, tuple[float, float, bytes]] = {}
-        if not starts:
-            return out
-        select = (
-            f"SELECT {', '.join(BLOCK_COLUMNS)} FROM calls WHERE seq >= ? AND seq < ? ORDER BY seq"
-        )
-        with self._writer.write_lock:
-            self._reopen_if_forked()
-            conn = self._wconn
-            for b in starts:
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    built = build_block(conn.execute(select, (b, b + size)).fetchall())
-                    if built is not None:
-                        conn.execute(
-                            "INSERT OR REPLACE INTO call_blocks VALUES (?, ?, ?, ?, ?)",
-                            (b, b + size - 1, *built),
-                        )
-                    conn.execute("COMMIT")
-                except sqlite3.Error:
-                    if conn.in_transaction:
-                        with contextlib.suppress(sqlite3.Error):
-                            conn.execute("ROLLBACK")
-                    return out
-                if built is not None:
-                    out[b] = built
-        return out
 
     def _stat_runs(self) -> list[Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]]:
         """One query function per statistics reader (each its own connection)."""

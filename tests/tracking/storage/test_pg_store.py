@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from pg_server import PgServer
-from test_usage import RECORDS
+from usage_records import RECORDS
 
 from agentopt.exceptions import StoreError
 from agentopt.records import CallRecord
