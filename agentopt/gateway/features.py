@@ -13,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentopt.tracking.storage.sql_store import SQLRecordStore
+
 if TYPE_CHECKING:
     from agentopt.gateway.daemon import Daemon
     from agentopt.gateway.service import DaemonApp
@@ -45,9 +47,8 @@ def install(app: DaemonApp) -> Any:
     for prefix in ("/v1/usage", "/v1/routing", "/metrics"):
         app.mount(prefix, usage)
 
-    # the dashboard reads a SQLite file; with PostgreSQL the usage API still serves
-    sqlite_file = getattr(daemon.store, "path", None) is not None
-    if cfg.dashboard.enabled and sqlite_file and hasattr(daemon.store, "usage_groups"):
+    # the dashboard reads the SQL store (SQLite or PostgreSQL; not an in-memory one)
+    if cfg.dashboard.enabled and isinstance(daemon.store, SQLRecordStore):
         from agentopt.gateway.dashboard import create_dashboard_app
 
         def estimates() -> dict[str, dict[str, Any]]:

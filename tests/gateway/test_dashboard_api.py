@@ -1,7 +1,11 @@
-"""The dashboard's JSON API against figures computed by hand on a fixed record set."""
+"""The dashboard's JSON API against figures computed by hand on a fixed record set,
+over a SQLite file and over a real PostgreSQL database (started by the tests)."""
 
 from __future__ import annotations
 
+import itertools
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,12 @@ from agentopt.gateway.dashboard import create_dashboard_app
 from agentopt.records import CallRecord, Observation
 from agentopt.selectors.fingerprint import CellKey
 from agentopt.selectors.store import JSONLStore
+from agentopt.tracking.storage.pg_store import PostgresRecordStore
+from agentopt.tracking.storage.sql_store import SQLRecordStore
 from agentopt.tracking.storage.store import SQLiteRecordStore
+from tests.tracking.storage.pg_server import PgServer
+
+_names = itertools.count()
 
 
 def _rec(i: int, **kw: object) -> CallRecord:
@@ -68,18 +77,31 @@ RECORDS = [
 ]
 
 
-@pytest.fixture()
-def store_path(tmp_path: Path) -> Path:
-    path = tmp_path / "records.sqlite"
-    store = SQLiteRecordStore(path)
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PgServer]:
+    server = PgServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_path(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """The fixed records in a SQLite file (its path) or a PostgreSQL database (its URL)."""
+    if request.param == "sqlite":
+        where: Path | str = tmp_path / "records.sqlite"
+        store: SQLRecordStore = SQLiteRecordStore(where)
+    else:
+        server: PgServer = request.getfixturevalue("pg")
+        where = server.new_database(f"dash{os.getpid()}_{next(_names)}")
+        store = PostgresRecordStore(where)
     for r in RECORDS:
         store.append(r)
     store.close()
-    return path
+    return where
 
 
 @pytest.fixture()
-def client(store_path: Path, tmp_path: Path) -> TestClient:
+def client(store_path: Path | str, tmp_path: Path) -> Iterator[TestClient]:
     obs_path = tmp_path / "observations.jsonl"
     obs = JSONLStore(obs_path)
     # combo X: 4 evaluations, scores 1,1,0,1; combo Y: 2 evaluations, then eliminated
@@ -98,7 +120,8 @@ def client(store_path: Path, tmp_path: Path) -> TestClient:
         )
     obs.close()
     app = create_dashboard_app(store_path, selections=[obs_path])
-    return TestClient(app)
+    with TestClient(app) as c:  # its lifespan closes the store
+        yield c
 
 
 def test_summary_matches_hand_computed_totals(client: TestClient) -> None:
@@ -117,7 +140,7 @@ def test_summary_matches_hand_computed_totals(client: TestClient) -> None:
     assert s["ttft_seconds"]["p50"] == pytest.approx(0.05)
 
 
-def test_summary_is_usage_stats(client: TestClient, store_path: Path) -> None:
+def test_summary_is_usage_stats(client: TestClient, store_path: Path | str) -> None:
     """The page's numbers are agentopt.usage_stats' numbers, filters included."""
     from agentopt import usage_stats
     from agentopt.tracking.storage.store import get_store
@@ -215,8 +238,12 @@ def test_selection_view_table_pareto_and_elimination(client: TestClient) -> None
     assert client.get("/dashboard/api/selections/5").status_code == 404
 
 
-def test_api_key_required_for_everything_but_static(store_path: Path) -> None:
-    c = TestClient(create_dashboard_app(store_path, api_key="s3cret"))
+def test_api_key_required_for_everything_but_static(store_path: Path | str) -> None:
+    with TestClient(create_dashboard_app(store_path, api_key="s3cret")) as c:
+        _check_api_key(c)
+
+
+def _check_api_key(c: TestClient) -> None:
     assert c.get("/dashboard/api/summary").status_code == 401
     assert c.get("/dashboard", follow_redirects=False).status_code == 303
     assert c.get("/dashboard/api/summary", headers={"x-api-key": "s3cret"}).status_code == 200

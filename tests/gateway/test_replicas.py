@@ -106,9 +106,14 @@ def test_two_replicas_record_every_call_once_and_serve_one_usage_view(
             for s in (sa, sb)
         ]
         counts = [httpx.get(s.url + "/agentopt/v1/records/count").json() for s in (sa, sb)]
+        # each replica's dashboard reads the shared database too
+        pages = [httpx.get(s.url + "/dashboard/api/summary").json() for s in (sa, sb)]
+        routed = httpx.get(sa.url + "/dashboard/api/routing").json()["aliases"]
     assert views[0] == views[1]
     assert sum(g["requests"] for g in views[0]["groups"]) == 160
     assert counts == [{"count": 160}, {"count": 160}]
+    assert pages[0] == pages[1] and pages[0]["requests"] == 160
+    assert [r["alias"] for r in routed] == ["pick"]
 
 
 def test_feedback_to_one_replica_changes_the_other_replicas_decisions_once(

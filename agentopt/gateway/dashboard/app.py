@@ -88,7 +88,8 @@ def create_dashboard_app(
     estimates: Estimates | None = None,
     prefix: str = "/dashboard",
 ) -> Starlette:
-    """The dashboard over a SQLite record store (a path, or the daemon's open store).
+    """The dashboard over a SQL record store (a SQLite path, a PostgreSQL URL, or
+    the daemon's open store).
 
     ``selections`` are observation stores to offer in the selection view;
     ``estimates`` (the daemon passes it) returns each alias's current router

@@ -1,4 +1,5 @@
-"""``agentopt dashboard --store PATH``: the dashboard over a store, without a daemon."""
+"""``agentopt dashboard --store PATH|URL``: the dashboard over a SQLite file or a
+PostgreSQL database (``postgresql://…``), without a daemon."""
 
 from __future__ import annotations
 
@@ -26,10 +27,9 @@ class DashboardServer(ThreadedServer):
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        path = Path(store)
-        if not path.exists():
-            raise StoreError(f"record store {str(path)!r} does not exist")
-        app = create_dashboard_app(path, selections=selections or (), api_key=api_key)
+        if not (isinstance(store, str) and "://" in store) and not Path(store).exists():
+            raise StoreError(f"record store {str(store)!r} does not exist")
+        app = create_dashboard_app(store, selections=selections or (), api_key=api_key)
         super().__init__(app, host=host, port=port, name="agentopt-dashboard", error=ConfigError)
 
     @property

@@ -1,4 +1,4 @@
-"""What the dashboard shows, computed in SQL over a SQLite record store.
+"""What the dashboard shows, computed in SQL over a SQLite or PostgreSQL record store.
 
 Totals, percentiles and per-provider error rates come from
 :func:`agentopt.usage_stats` (so the page, ``GET /v1/usage/stats``,
@@ -19,11 +19,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from agentopt.exceptions import ConfigError, StoreError
 from agentopt.tracking.analytics.usage import normalize, usage_stats
+from agentopt.tracking.storage.sql_store import SQLRecordStore
 
 __all__ = ["BUCKETS", "STATUSES", "DashboardData", "Filters"]
 
@@ -95,13 +97,18 @@ class Filters:
 
 
 class DashboardData:
-    """Read-only views of the SQLite record store ``store`` (a path or an open
-    :class:`~agentopt.tracking.storage.sqlite_store.SQLiteRecordStore`, e.g. the daemon's)."""
+    """Read-only views of the record store ``store``: a SQLite file's path, or an
+    open SQL store (:class:`~agentopt.tracking.storage.sqlite_store.SQLiteRecordStore`
+    or :class:`~agentopt.tracking.storage.pg_store.PostgresRecordStore`, e.g. the
+    daemon's)."""
 
     def __init__(self, store: Any) -> None:
         from agentopt.tracking.storage.store import get_store
 
-        if isinstance(store, str | Path):
+        if isinstance(store, str) and "://" in store:  # a database URL (PostgreSQL)
+            self.store = get_store(store)
+            self._owned = True
+        elif isinstance(store, str | Path):
             path = Path(store)
             if not path.exists():
                 raise StoreError(f"record store {str(path)!r} does not exist")
@@ -110,18 +117,20 @@ class DashboardData:
         else:
             self.store = store
             self._owned = False
-        store_path = getattr(self.store, "path", None)
-        if store_path is None or not hasattr(self.store, "usage_groups"):
+        if not isinstance(self.store, SQLRecordStore):
             raise ConfigError(
-                f"the dashboard needs a SQLite record store (a file), got {self.store!r}"
+                "the dashboard needs a SQL record store (a SQLite file or PostgreSQL),"
+                f" got {self.store!r}"
             )
-        self.path = Path(store_path)
+        self.where = self.store.where  # how errors name the store (a path, a redacted URL)
+        self._ph = self.store.placeholder
+        self._dialect = self.store.dialect
 
     # ------------------------------------------------------------------ plumbing
     def _sql(self, sql: str, args: list[Any] | tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """A read of the store (its buffer written first; a failing store still
         shows what it has)."""
-        return list(self.store.sql(sql, args))
+        return [tuple(map(_plain, row)) for row in self.store.sql(sql, args)]
 
     def close(self) -> None:
         if self._owned:
@@ -177,16 +186,14 @@ class DashboardData:
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         """One call's whole record (request and response as stored: redacted stays redacted)."""
-        rows = self._sql("SELECT seq, json FROM records WHERE call_id = ?", (call_id,))
+        rows = self._sql(f"SELECT seq, json FROM records WHERE call_id = {self._ph}", (call_id,))
         if not rows:
             return None
         row = rows[0]
         try:
             record = json.loads(row[1])
         except ValueError as exc:
-            raise StoreError(
-                f"record {call_id!r} in {str(self.path)!r} is malformed: {exc}"
-            ) from exc
+            raise StoreError(f"record {call_id!r} in {self.where} is malformed: {exc}") from exc
         record["seq"] = row[0]
         return dict(record)
 
@@ -216,7 +223,7 @@ class DashboardData:
         width = _width(bucket)
         where, args = self._where(f)
         sql = (
-            f"SELECT CAST(ts / {width} AS INTEGER) AS b, model_label, count(*), sum(cost_usd),"
+            f"SELECT {self._dialect.bucket('ts', width)} AS b, model_label, count(*), sum(cost_usd),"
             " sum(1 - ok), sum(cached) FROM calls"
             f" {where} GROUP BY b, model_label ORDER BY b"
         )
@@ -282,7 +289,7 @@ class DashboardData:
             )
         ]
         out = []
-        one = f"{where} {also} {key} = ?"
+        one = f"{where} {also} {key} = {self._ph}"
         for a in aliases:
             targets = self._sql(
                 "SELECT model_label, count(*), sum(cost_usd),"
@@ -294,12 +301,19 @@ class DashboardData:
                 [*args, a],
             )
             over_time = self._sql(
-                f"SELECT CAST(ts / {width} AS INTEGER) AS b, model_label, count(*)"
+                f"SELECT {self._dialect.bucket('ts', width)} AS b, model_label, count(*)"
                 f" FROM calls {one} GROUP BY b, model_label ORDER BY b",
                 [*args, a],
             )
             out.append(_routing_view(str(a), targets, over_time, width, bucket))
         return out
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON has it: PostgreSQL sums integers as ``numeric`` (Decimal)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
 def _width(bucket: str) -> int:

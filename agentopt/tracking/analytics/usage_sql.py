@@ -53,6 +53,14 @@ class Dialect:
     #: (PostgreSQL); False: integer day/hour columns and microseconds ranked here.
     native: bool = False
 
+    def bucket(self, column: str, width: int) -> str:
+        """``floor(column / width)`` as an integer (a time bucket of ``width`` s;
+        SQLite's CAST truncates, which is the floor for the non-negative times
+        stored; SQLite may lack ``floor``)."""
+        if self.native:
+            return f"CAST(floor({column} / {int(width)}) AS BIGINT)"
+        return f"CAST({column} / {int(width)} AS INTEGER)"
+
 
 SQLITE = Dialect(param="?")
 POSTGRES = Dialect(param="%s", native=True)

@@ -52,6 +52,11 @@ class SQLRecordStore:
     _ph: str = "?"
     retention_days: float | None = None
 
+    @property
+    def placeholder(self) -> str:
+        """The query parameter marker of this store's driver (``?`` or ``%s``)."""
+        return self._ph
+
     def _start(
         self,
         *,
