@@ -264,3 +264,12 @@ def test_page_and_assets_ship_in_the_package(client: TestClient) -> None:
     js = client.get("/dashboard/static/chart.umd.min.js")
     assert js.status_code == 200 and b"Chart.js v4" in js.content[:200]
     assert client.get("/dashboard/static/../app.py").status_code == 404
+
+
+def test_a_store_without_sql_is_refused_with_what_it_needs() -> None:
+    from agentopt.exceptions import ConfigError
+    from agentopt.gateway.dashboard.data import DashboardData
+    from agentopt.tracking.storage.store import MemoryRecordStore
+
+    with pytest.raises(ConfigError, match=r"needs a SQL record store .*MemoryRecordStore"):
+        DashboardData(MemoryRecordStore())

@@ -105,23 +105,24 @@ class DashboardData:
     def __init__(self, store: Any) -> None:
         from agentopt.tracking.storage.store import get_store
 
+        opened: Any
         if isinstance(store, str) and "://" in store:  # a database URL (PostgreSQL)
-            self.store = get_store(store)
-            self._owned = True
+            opened, self._owned = get_store(store), True
         elif isinstance(store, str | Path):
             path = Path(store)
             if not path.exists():
                 raise StoreError(f"record store {str(path)!r} does not exist")
-            self.store: Any = get_store(path)
-            self._owned = True
+            opened, self._owned = get_store(path), True
         else:
-            self.store = store
-            self._owned = False
-        if not isinstance(self.store, SQLRecordStore):
+            opened, self._owned = store, False
+        if not isinstance(opened, SQLRecordStore):
+            if self._owned:
+                opened.close()
             raise ConfigError(
                 "the dashboard needs a SQL record store (a SQLite file or PostgreSQL),"
-                f" got {self.store!r}"
+                f" got {opened!r}"
             )
+        self.store: SQLRecordStore = opened
         self.where = self.store.where  # how errors name the store (a path, a redacted URL)
         self._ph = self.store.placeholder
         self._dialect = self.store.dialect
