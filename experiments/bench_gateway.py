@@ -54,28 +54,6 @@ WRK_SCRIPT = f"""wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{json.dumps(BODY)}'
 """
-# 5 % of requests fail upstream, in every way the simulator can fail
-SOAK_WORLD = {
-    "name": "soak",
-    "description": "gpt-4o-mini with 5 % injected faults",
-    "seed": 0,
-    "models": [
-        {
-            "name": "gpt-4o-mini",
-            "provider": "openai",
-            "skills": {"general": 0.5},
-            "latency": {"ttft_s": 0.2, "per_token_s": 0.01},
-            "output_tokens": {"median": 100},
-            "faults": {
-                "errors": {500: 0.02, 429: 0.01},
-                "drop": 0.01,
-                "truncate": 0.005,
-                "malformed": 0.005,
-                "retry_after_s": 0.0,
-            },
-        }
-    ],
-}
 
 
 def _read_url(proc: subprocess.Popen[str], marker: str) -> str:
@@ -390,11 +368,9 @@ async def _soak_clients(
 
 
 def soak(args: argparse.Namespace, tmp: Path) -> bool:
-    world = tmp / "soak.json"
-    world.write_text(json.dumps(SOAK_WORLD))
     store = str(tmp / "soak.sqlite")
     print(f"soak: {args.clients} clients for {args.soak:g} s, 5 % faults, then SIGTERM [{load()}]")
-    with process(sim_args(str(world)), "ANTHROPIC_BASE_URL") as (sim, _):  # noqa: SIM117
+    with process(sim_args("soak"), "ANTHROPIC_BASE_URL") as (sim, _):  # 5 % faults  # noqa: SIM117
         with process(serve_args(store, sim), "listening on", {"OPENAI_API_KEY": "sk-soak"}) as (
             daemon,
             proc,

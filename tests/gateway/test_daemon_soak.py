@@ -23,27 +23,6 @@ from agentopt.tracking.storage.store import get_store
 pytestmark = pytest.mark.xdist_group("daemon")
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "What is 2+2?"}]}
-FAULTY = {
-    "name": "soak",
-    "description": "gpt-4o-mini with 5 % injected faults",
-    "seed": 0,
-    "models": [
-        {
-            "name": "gpt-4o-mini",
-            "provider": "openai",
-            "skills": {"general": 0.5},
-            "latency": {"ttft_s": 0.2, "per_token_s": 0.01},
-            "output_tokens": {"median": 100},
-            "faults": {
-                "errors": {500: 0.02, 429: 0.01},
-                "drop": 0.01,
-                "truncate": 0.005,
-                "malformed": 0.005,
-                "retry_after_s": 0.0,
-            },
-        }
-    ],
-}
 CLIENTS = 20
 EACH_BEFORE_SIGTERM = 5  # requests every client has answered before the daemon is stopped
 
@@ -89,7 +68,7 @@ async def _clients(base: str, daemon: subprocess.Popen[str]) -> dict[str, int | 
 
 def test_sigterm_under_load_with_faults_loses_and_duplicates_no_record(tmp_path: Path) -> None:
     store = tmp_path / "records.sqlite"
-    with SimServer(FAULTY, time_scale=0.0) as sim:
+    with SimServer("soak", time_scale=0.0) as sim:  # 5 % injected faults
         daemon = subprocess.Popen(
             [sys.executable, "-m", "agentopt.cli", "serve", "--port", "0", "--store", str(store),
              "--openai-base-url", sim.openai_base_url],
