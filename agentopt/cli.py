@@ -206,7 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--json", dest="json_out", default=None, help="write results JSON here")
 
     dash = sub.add_parser("dashboard", help="browse a record store in the browser (no daemon)")
-    dash.add_argument("--store", required=True, help="a SQLite record store or a postgresql:// URL (the daemon's --store)")
+    dash.add_argument(
+        "--store",
+        required=True,
+        help="a SQLite record store or a postgresql:// URL (the daemon's --store)",
+    )
     dash.add_argument(
         "--selections",
         action="append",

@@ -483,11 +483,12 @@ class Daemon:
     ) -> dict[str, Any]:
         """Feedback resolved here into one credit per call, appended to the database's
         log (a call already credited is not credited again), folded by every replica."""
-        import psycopg
-        from psycopg_pool import PoolTimeout
-
         from agentopt.exceptions import StoreError
         from agentopt.gateway.replicas import call_credit_key
+        from agentopt.tracking.storage.pg_pool import db_errors
+
+        db_failed = db_errors()
+        failed_or_down: tuple[type[BaseException], ...] = (*db_failed, StoreError)
 
         assert self.shared is not None
         health = self.store.health()  # type: ignore[attr-defined]
@@ -527,7 +528,7 @@ class Daemon:
                         " replica writes its records within its store's flush_interval)",
                     )
             added = self.shared.publish(credits)
-        except (psycopg.Error, PoolTimeout, StoreError) as exc:
+        except failed_or_down as exc:
             raise GatewayError(
                 503,
                 f"feedback not recorded: the database {self.store!r} is unreachable ({exc});"
@@ -536,7 +537,7 @@ class Daemon:
             ) from None
         try:
             self.shared.sync()  # this replica's routers include it before it answers
-        except (psycopg.Error, PoolTimeout) as exc:  # recorded: the sync thread folds it later
+        except db_failed as exc:  # recorded: the sync thread folds it later
             log.warning("agentopt gateway: feedback recorded, not folded yet: %s", exc)
         names = sorted({name for name, _, _ in credits})
         new = {name for (name, _, _), fresh in zip(credits, added, strict=True) if fresh}

@@ -19,18 +19,16 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from agentopt.exceptions import CacheError, ConfigError
+from agentopt.exceptions import CacheError
 from agentopt.tracking.storage.cache import CachedResponse, ResponseCache, check_limits
-
-if TYPE_CHECKING:
-    from psycopg_pool import ConnectionPool
+from agentopt.tracking.storage.pg_pool import PgPool, db_errors
+from agentopt.tracking.storage.pg_store import migrate
 
 __all__ = ["PostgresResponseCache"]
 
@@ -61,18 +59,17 @@ class PostgresResponseCache:
         check_limits(
             "response cache", max_entries=max_entries, max_bytes=max_bytes, ttl_seconds=ttl_seconds
         )
-        try:
-            import psycopg  # noqa: F401
-            import psycopg_pool  # noqa: F401
-        except ImportError as exc:
-            raise ConfigError(
-                "a postgresql:// cache needs psycopg 3 and psycopg_pool:"
-                " pip install 'agentopt[postgres]'"
-            ) from exc
-        from agentopt.tracking.storage.pg_store import redact_url
-
-        self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
-        self.where = repr(redact_url(self.url))
+        self._db = PgPool(
+            url,
+            what="response cache",
+            name="agentopt-cache",
+            error=CacheError,
+            size=pool_size,
+            timeout=timeout,
+            on_open=migrate,
+        )
+        self.url = self._db.url
+        self.where = self._db.where
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.ttl_seconds = ttl_seconds
@@ -86,46 +83,13 @@ class PostgresResponseCache:
         self._backoff = 0.0
         self._failing = False
         self._closed = False
-        self._pid = os.getpid()
-        self._pool = self._open()
 
     # -- the database ----------------------------------------------------------------
-
-    def _open(self) -> ConnectionPool:
-        import psycopg
-        from psycopg_pool import ConnectionPool, PoolTimeout
-
-        from agentopt.tracking.storage.pg_store import _RECONNECT_SECONDS, migrate
-
-        pool = ConnectionPool(
-            self.url,
-            min_size=1,
-            max_size=max(1, self.pool_size),
-            timeout=self.timeout,
-            check=ConnectionPool.check_connection,
-            kwargs={"connect_timeout": max(1, int(self.timeout))},
-            # psycopg_pool retries a lost connection with a doubling pause; giving up
-            # after this long lets the next request connect at once (no pause of
-            # minutes after a long outage ends)
-            reconnect_timeout=_RECONNECT_SECONDS,
-            open=False,
-            name="agentopt-cache",
-        )
-        try:
-            pool.open(wait=True, timeout=self.timeout)
-            migrate(pool, self.where)
-        except (psycopg.Error, PoolTimeout) as exc:
-            pool.close()
-            raise CacheError(f"cannot open the response cache {self.where}: {exc}") from exc
-        return pool
 
     def _conn(self) -> Any:
         if self._closed:
             raise CacheError(f"response cache {self.where} is closed")
-        if os.getpid() != self._pid:  # a pool's sockets and threads do not survive fork
-            self._pid = os.getpid()
-            self._pool = self._open()
-        return self._pool.connection()
+        return self._db.connection()
 
     def _expired(self, entry: CachedResponse, now: float) -> bool:
         return entry.expired(self.ttl_seconds, now)
@@ -134,9 +98,6 @@ class PostgresResponseCache:
 
     def get(self, key: str) -> CachedResponse | None:
         """The stored response, or None (missing, expired, or the database is down)."""
-        import psycopg
-        from psycopg_pool import PoolTimeout
-
         now = time.time()
         with self._lock:
             if self._closed:
@@ -149,7 +110,7 @@ class PostgresResponseCache:
                 row = conn.execute(
                     f"SELECT {_COLUMNS} FROM response_cache WHERE key = %s", (key,)
                 ).fetchone()
-        except (psycopg.Error, PoolTimeout) as exc:
+        except db_errors() as exc:
             self._failed(CacheError(f"cannot read the response cache {self.where}: {exc}"))
             return None
         if row is None:
@@ -181,9 +142,6 @@ class PostgresResponseCache:
 
     def flush(self) -> None:
         """Write the entries waiting in memory (after a failure) now."""
-        import psycopg
-        from psycopg_pool import PoolTimeout
-
         with self._lock:
             if self._closed or not self._pending:
                 return
@@ -215,7 +173,7 @@ class PostgresResponseCache:
                     rows,
                 )
                 self._evict(cur)
-        except (psycopg.Error, PoolTimeout) as exc:
+        except db_errors() as exc:
             raise CacheError(
                 f"cannot write {len(rows)} entr(y/ies) to the response cache {self.where}: {exc}"
             ) from exc
@@ -264,27 +222,21 @@ class PostgresResponseCache:
 
     def clear(self) -> None:
         """Remove every entry, for every replica sharing the database."""
-        import psycopg
-        from psycopg_pool import PoolTimeout
-
         with self._lock:
             self._pending.clear()
         try:
             with self._conn() as conn:
                 conn.execute("DELETE FROM response_cache")
-        except (psycopg.Error, PoolTimeout) as exc:
+        except db_errors() as exc:
             raise CacheError(f"cannot clear the response cache {self.where}: {exc}") from exc
 
     def __len__(self) -> int:
-        import psycopg
-        from psycopg_pool import PoolTimeout
-
         with contextlib.suppress(CacheError):
             self.flush()
         try:
             with self._conn() as conn:
                 row = conn.execute("SELECT count(*) FROM response_cache").fetchone()
-        except (psycopg.Error, PoolTimeout) as exc:
+        except db_errors() as exc:
             raise CacheError(f"cannot count entries in {self.where}: {exc}") from exc
         return int(row[0]) + len(self._pending)
 
@@ -298,8 +250,7 @@ class PostgresResponseCache:
             log.warning("agentopt: %s; %d entr(y/ies) not kept", exc, len(self._pending))
         finally:
             self._closed = True
-            with contextlib.suppress(Exception):
-                self._pool.close()
+            self._db.close()
 
     def __repr__(self) -> str:
         return f"PostgresResponseCache({self.where})"

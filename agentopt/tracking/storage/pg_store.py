@@ -16,14 +16,13 @@ transaction-level advisory lock makes concurrent replicas apply each one once.
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from agentopt.exceptions import ConfigError, StoreError
+from agentopt.exceptions import StoreError
 from agentopt.records import CallRecord
 from agentopt.tracking.analytics.usage_sql import POSTGRES
+from agentopt.tracking.storage.pg_pool import PgPool, db_errors, redact_url
 from agentopt.tracking.storage.sql_store import SQLRecordStore
 from agentopt.tracking.storage.store_columns import COLUMNS, row_of
 
@@ -87,7 +86,6 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         ),
     ),
 )  # fmt: skip
-_RECONNECT_SECONDS = 10.0
 _LOCK_KEY = 0x61676E746F7074  # pg_advisory_xact_lock key of agentopt's migrations
 
 
@@ -115,11 +113,6 @@ def migrate(pool: ConnectionPool, where: str) -> None:
             conn.execute("INSERT INTO agentopt_schema_migrations (version) VALUES (%s)", (version,))
 
 
-def redact_url(url: str) -> str:
-    """``url`` without its password (for messages and logs)."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
-
-
 class PostgresRecordStore(SQLRecordStore):
     """Records in PostgreSQL; see the module docstring and :class:`SQLRecordStore`.
 
@@ -144,20 +137,19 @@ class PostgresRecordStore(SQLRecordStore):
         timeout: float = 5.0,
         max_backoff: float = 30.0,
     ) -> None:
-        try:
-            import psycopg  # noqa: F401
-            import psycopg_pool  # noqa: F401
-        except ImportError as exc:
-            raise ConfigError(
-                "a postgresql:// store needs psycopg 3 and psycopg_pool:"
-                " pip install 'agentopt[postgres]'"
-            ) from exc
-        self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
-        self.where = repr(redact_url(self.url))
+        self._db = PgPool(
+            url,
+            what="record store",
+            name="agentopt-records",
+            error=StoreError,
+            size=pool_size,
+            timeout=timeout,
+            on_open=migrate,
+        )
+        self.url = self._db.url
+        self.where = self._db.where
         self.pool_size = pool_size
         self.timeout = timeout
-        self._pid = os.getpid()
-        self._pool = self._open()
         self._start(
             batch_size=batch_size,
             flush_interval=flush_interval,
@@ -168,41 +160,11 @@ class PostgresRecordStore(SQLRecordStore):
 
     # -- connections -------------------------------------------------------------
 
-    def _open(self) -> ConnectionPool:
-        import psycopg
-        from psycopg_pool import ConnectionPool, PoolTimeout
-
-        pool = ConnectionPool(
-            self.url,
-            min_size=1,
-            max_size=max(1, self.pool_size),
-            timeout=self.timeout,
-            check=ConnectionPool.check_connection,  # a restarted server's dead sockets
-            kwargs={"connect_timeout": max(1, int(self.timeout))},
-            # psycopg_pool retries a lost connection with a doubling pause; giving up
-            # after this long lets the next request connect at once (no pause of
-            # minutes after a long outage ends)
-            reconnect_timeout=_RECONNECT_SECONDS,
-            open=False,
-            name="agentopt-records",
-        )
-        try:
-            pool.open(wait=True, timeout=self.timeout)
-            self._migrate(pool)
-        except (psycopg.Error, PoolTimeout) as exc:
-            pool.close()
-            raise StoreError(f"cannot open the record store {self.where}: {exc}") from exc
-        return pool
-
-    def _migrate(self, pool: ConnectionPool) -> None:
-        migrate(pool, self.where)
-
     @contextlib.contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
         """A connection from this store's pool (for what shares its database:
         gateway replicas' router feedback). Errors are psycopg's."""
-        self._reopen_if_forked()
-        with self._pool.connection() as conn:
+        with self._db.connection() as conn:
             yield conn
 
     def schema_version(self) -> int:
@@ -210,18 +172,15 @@ class PostgresRecordStore(SQLRecordStore):
         return int(self._read("SELECT max(version) FROM agentopt_schema_migrations")[0][0])
 
     def _reopen_if_forked(self) -> None:
-        if os.getpid() != self._pid:  # a pool's sockets and threads do not survive fork
-            self._pid = os.getpid()
-            self._pool = self._open()
+        self._db.reopen_if_forked()
 
     # -- the database --------------------------------------------------------------
 
     def _write_batch(self, batch: list[CallRecord]) -> None:
         """One transaction: the records (existing call ids left alone), then the
         flat columns of those that were new."""
-        self._reopen_if_forked()
         rows = {r.call_id: r for r in batch}
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with self._db.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute(
                 "INSERT INTO records (call_id, session_id, data_id, combo_id, agent_id, json)"
                 " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
@@ -244,23 +203,18 @@ class PostgresRecordStore(SQLRecordStore):
                 )
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        import psycopg
-        from psycopg_pool import PoolTimeout
-
-        self._reopen_if_forked()
         try:
-            with self._pool.connection() as conn:
+            with self._db.connection() as conn:
                 return conn.execute(sql, tuple(args)).fetchall()
-        except (psycopg.Error, PoolTimeout) as exc:
+        except db_errors() as exc:
             raise StoreError(f"cannot read records from {self.where}: {exc}") from exc
 
     def _json_field(self, name: str) -> str:
         return f"(records.json::jsonb ->> '{name}')"
 
     def _update_estimates(self, rows: list[tuple[str, int, int]]) -> None:
-        self._reopen_if_forked()
         args = [(i, o, c) for c, i, o in rows]
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with self._db.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.executemany(
                 "UPDATE calls SET estimated_input_tokens = %s, estimated_output_tokens = %s"
                 " WHERE seq = (SELECT seq FROM records WHERE call_id = %s)",
@@ -274,26 +228,22 @@ class PostgresRecordStore(SQLRecordStore):
             )
 
     def _delete_before(self, cutoff: float) -> int:
-        import psycopg
-        from psycopg_pool import PoolTimeout
-
         try:
-            with self._pool.connection() as conn:
+            with self._db.connection() as conn:
                 cur = conn.execute(
                     "DELETE FROM records WHERE seq IN (SELECT seq FROM calls WHERE ts < %s)",
                     (cutoff,),
                 )
                 return int(cur.rowcount)
-        except (psycopg.Error, PoolTimeout) as exc:
+        except db_errors() as exc:
             raise StoreError(f"cannot prune {self.where}: {exc}") from exc
 
     def _delete_all(self) -> None:
-        with self._pool.connection() as conn:
+        with self._db.connection() as conn:
             conn.execute("TRUNCATE records, calls")
 
     def _close_connections(self) -> None:
-        with contextlib.suppress(Exception):
-            self._pool.close()
+        self._db.close()
 
     def _rescue_name(self) -> str:
         return "agentopt-records-postgres"
