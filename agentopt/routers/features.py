@@ -22,6 +22,7 @@ string (``experiments/bench_routers.py --only features`` measures both).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -99,7 +100,7 @@ class PromptHasher:
         self.max_chars = int(max_chars)
         self._pow = np.zeros(0, dtype=np.uint64)
         self._ipow = np.zeros(0, dtype=np.uint64)
-        self._win_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._win_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def config(self) -> dict[str, Any]:
         return {
@@ -141,30 +142,47 @@ class PromptHasher:
         empty = np.zeros(0, dtype=np.uint64)
         # uint64 array arithmetic wraps silently (mod 2**64): no errstate needed
         prefix = np.zeros(size + 1, dtype=np.uint64)
-        np.cumsum((b + np.uint64(1)) * pw[:size], out=prefix[1:])
+        terms = pw[:size] * b  # b·P^k, then (b + 1)·P^k: a zero byte still counts
+        terms += pw[:size]
+        np.cumsum(terms, out=prefix[1:])
         chars = empty
         if self.char_ngrams is not None and size >= self.char_ngrams[0]:
-            start, stop, salt = self._windows(size)
-            chars = (prefix[stop] - prefix[start]) * ipw[start] + salt
+            start, stop, scale, salt = self._windows(size, ipw)
+            chars = prefix[stop]
+            chars -= prefix[start]
+            chars *= scale
+            chars += salt
         words = empty
         if self.word_ngrams is not None:
-            w = np.zeros(size + 2, dtype=np.int8)
+            w = np.zeros(size + 2, dtype=bool)
             w[1:-1] = _WORD_BYTE[b]
-            edge = np.diff(w)
-            starts, ends = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
-            wh = (prefix[ends] - prefix[starts]) * ipw[starts]
+            # word edges alternate start, end, start, end, ...
+            edges = (w[1:] != w[:-1]).nonzero()[0]
+            starts, ends = edges[0::2], edges[1::2]
+            wh = prefix[ends]
+            wh -= prefix[starts]
+            wh *= ipw[starts]
             lo, hi = self.word_ngrams
-            parts = []
-            if lo <= 1:
-                parts.append(wh * _M1 + _SALT[9])
-            if hi >= 2 and wh.size > 1:
-                parts.append((wh[:-1] * _M1 + wh[1:]) * _M2 + _SALT[10])
-            words = np.concatenate(parts) if parts else empty
+            m1 = wh * _M1
+            uni = lo <= 1
+            bi = hi >= 2 and wh.size > 1
+            n_uni = wh.size if uni else 0
+            words = np.empty(n_uni + (wh.size - 1 if bi else 0), dtype=np.uint64)
+            if uni:
+                np.add(m1, _SALT[9], out=words[:n_uni])
+            if bi:
+                out = words[n_uni:]
+                np.add(m1[:-1], wh[1:], out=out)
+                out *= _M2
+                out += _SALT[10]
         return chars, words
 
-    def _windows(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Start, stop and salt of every character n-gram of a ``size``-byte
-        text (cached per size: prompts of one app repeat their lengths)."""
+    def _windows(
+        self, size: int, ipw: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Start, stop, P^-start and salt of every character n-gram of a
+        ``size``-byte text (cached per size: prompts of one app repeat their
+        lengths)."""
         got = self._win_cache.get(size)
         if got is None:
             assert self.char_ngrams is not None
@@ -173,7 +191,7 @@ class PromptHasher:
             start = np.concatenate([np.arange(size - n + 1) for n in ns])
             length = np.concatenate([np.full(size - n + 1, n) for n in ns])
             salt = np.asarray(_SALT, dtype=np.uint64)[length]
-            got = (start, start + length, salt)
+            got = (start, start + length, ipw[start], salt)
             if len(self._win_cache) > 256:
                 self._win_cache.clear()
             self._win_cache[size] = got
@@ -202,9 +220,9 @@ class PromptHasher:
             weights=weight,
             minlength=self.n_features,
         )
-        idx = np.flatnonzero(v)
+        idx = (v != 0.0).nonzero()[0]  # a boolean's nonzero is 3× a float's
         val = v[idx]
-        norm = float(np.sqrt(val @ val))
+        norm = math.sqrt(float(val @ val))
         return idx, (val / norm if norm > 0 else val)
 
     def dense(self, text: str) -> np.ndarray:
@@ -328,9 +346,12 @@ class PromptClusters:
         k = self.counts.size
         if k < 2:
             return -1, -1, 0.0
-        unit = self.sums / np.maximum(self.norms, 1e-12)[:, None]
-        sims = unit @ unit.T
-        sims[np.tril_indices(k)] = -np.inf
+        t = self._sums_t
+        inv = 1.0 / np.maximum(self.norms, 1e-12)
+        sims = t.T @ t  # k × k: no dim × k temporary
+        sims *= inv[:, None]
+        sims *= inv
+        sims[np.tri(k, dtype=bool)] = -np.inf
         flat = int(np.argmax(sims))
         a, b = divmod(flat, k)
         return a, b, float(sims[a, b])

@@ -303,23 +303,27 @@ class PromptRouter(Router):
         (scores near 0 or 1 vary less), ``φ`` the observed residual variance over
         the Bernoulli variance of the predictions (1 for 0/1 scores, less for
         graded ones)."""
-        p = np.clip(mean, 0.05, 0.95)
-        phi = (0.5 + self._resid_sq) / (0.5 + self._bern_sum)
-        out: np.ndarray = min(phi, 1.5) * p * (1.0 - p)
-        return out
+        p = np.minimum(np.maximum(mean, 0.05), 0.95)
+        phi = min((0.5 + self._resid_sq) / (0.5 + self._bern_sum), 1.5)
+        p *= 1.0 - p  # p is a fresh array: in place
+        p *= phi
+        return p
 
     def _choose_arm(self, ctx: RouteContext, allowed: np.ndarray | None) -> int:
         pc = self._context_of(ctx)
         x = pc.x  # dense: a few dozen numbers, cheaper than sparse indexing in numpy
         cost = self.costs.expected(pc.tokens)
         k = len(self.arms)
-        base = 0.5 + float(self._theta[k] @ x)  # the shared model's prediction
-        a_inv, theta = self._a_inv[:k], self._theta[:k]
+        tx = self._theta @ x  # every arm's deviation, and the shared model (row k)
+        mean = tx[:k]
+        mean += 0.5 + tx[k]
+        a_inv = self._a_inv[:k]
         if allowed is not None:
-            a_inv, theta, cost = a_inv[allowed], theta[allowed], cost[allowed]
-        mean = theta @ x + base
-        var = np.maximum((a_inv @ x) @ x, 0.0) * self._noise_at(mean)
-        sd = np.sqrt(var)
+            a_inv, mean, cost = a_inv[allowed], mean[allowed], cost[allowed]
+        var = a_inv @ x @ x
+        np.maximum(var, 0.0, out=var)
+        var *= self._noise_at(mean)
+        sd = np.sqrt(var, out=var)
         j = self._objective(mean, sd, self.rng.standard_normal(mean.size), cost)
         return j if allowed is None else int(allowed[j])
 
@@ -349,9 +353,12 @@ class PromptRouter(Router):
             # score, so cheap models are not picked on a lucky draw while their mean
             # says no
             top = float(score.max())
-            ok = np.flatnonzero(mean >= top - (1.0 - f) * abs(top))
-            if ok.size == 0:  # no estimate reaches the floor: the best sample
+            passed = mean >= top - (1.0 - f) * abs(top)
+            if not passed.any():  # no estimate reaches the floor: the best sample
                 return int(np.argmax(value))
+            if self.cost_weight is None:  # the cheapest that passes
+                return int(np.argmin(np.where(passed, cost, np.inf)))
+            return int(np.argmax(np.where(passed, value, -np.inf)))
         if self.cost_weight is None:
             return int(ok[np.argmin(cost[ok])])
         return int(ok[np.argmax(value[ok])])
@@ -360,16 +367,20 @@ class PromptRouter(Router):
         pc = self._as_context(features)
         x = pc.x
         k = len(self.arms)
-        base = 0.5 + float(self._theta[k] @ x)
-        pred = base + float(self._theta[i] @ x)
+        shared = float(self._theta[k] @ x)
+        own = float(self._theta[i] @ x)
+        base = 0.5 + shared
+        pred = base + own
         err = reward - pred
         self._resid_sq += err * err
         self._resid_n += 1.0
         q = min(max(pred, 0.05), 0.95)
         self._bern_sum += q * (1.0 - q)
-        xx = np.outer(x, x)
-        self._ridge_update(i, x, xx, reward - base)
-        self._ridge_update(k, x, xx, reward - 0.5)
+        xx = x[:, None] * x
+        self._gram[i] += xx
+        self._gram[k] += xx
+        self._ridge_update(i, x, reward - base, own)
+        self._ridge_update(k, x, reward - 0.5, shared)
         if cost_usd is not None:
             self.costs.observe(i, cost_usd, pc.tokens)
         self._updates += 1.0
@@ -466,17 +477,15 @@ class PromptRouter(Router):
         self._a_inv = np.linalg.inv(np.einsum("kj,jl->kjl", prec, np.eye(self._width)) + self._gram)
         self._theta = np.einsum("kij,kj->ki", self._a_inv, self._b)
 
-    def _ridge_update(self, row: int, x: np.ndarray, xx: np.ndarray, target: float) -> None:
+    def _ridge_update(self, row: int, x: np.ndarray, target: float, pred: float) -> None:
         """One observation for model ``row`` (Sherman–Morrison on its inverse Gram;
-        ``xx`` = x xᵀ)."""
-        self._gram[row] += xx
+        ``pred`` = θ·x before it)."""
         a_inv = self._a_inv[row]
         u = a_inv @ x
         denom = 1.0 + float(x @ u)
-        theta = self._theta[row]
         # recursive least squares: the same θ = A⁻¹b, in O(width²) without a solve
-        theta += u * ((target - float(theta @ x)) / denom)
-        a_inv -= np.outer(u, u / denom)
+        self._theta[row] += u * ((target - pred) / denom)
+        a_inv -= u[:, None] * (u / denom)
         self._b[row] += target * x
 
     def predict(self, prompt: str) -> dict[str, dict[str, float]]:
