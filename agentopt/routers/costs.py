@@ -106,20 +106,23 @@ class KnownCosts:
         self._ratio_sum = np.zeros(k)
         self._n = np.zeros(k)
         self._obs_sum = np.zeros(k)
+        # what does not change between decisions, kept rather than recomputed per call
+        self._out = self.output * self.output_tokens
+        self._all_priced = bool(self.priced.all())
+        self._kappa = np.ones(k)
 
     def listed(self, prompt_tokens: int) -> np.ndarray:
         """Per-arm cost from the price list alone."""
-        out: np.ndarray = (
-            self.input * max(prompt_tokens, 1) + self.output * self.output_tokens + self.flat
-        )
+        out: np.ndarray = self.input * max(prompt_tokens, 1)
+        out += self._out
+        out += self.flat
         return out
 
     def expected(self, prompt_tokens: int) -> np.ndarray:
         """Per-arm expected cost in USD for a prompt of ``prompt_tokens`` tokens."""
-        w = self.calibration_weight
-        kappa = (w + self._ratio_sum) / (w + self._n)
-        cost = self.listed(prompt_tokens) * kappa
-        if not self.priced.all():
+        cost = self.listed(prompt_tokens)
+        cost *= self._kappa
+        if not self._all_priced:
             seen = self._n > 0
             mean_obs = np.where(seen, self._obs_sum / np.maximum(self._n, 1.0), np.nan)
             fill_from = np.concatenate((cost[self.priced], mean_obs[~self.priced & seen]))
@@ -136,6 +139,11 @@ class KnownCosts:
             self._ratio_sum[i] += cost_usd / listed
         elif self.priced[i]:
             self._ratio_sum[i] += 1.0
+        self._calibrate()
+
+    def _calibrate(self) -> None:
+        w = self.calibration_weight
+        self._kappa = (w + self._ratio_sum) / (w + self._n)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -154,3 +162,4 @@ class KnownCosts:
             arrays["n"],
             arrays["obs_sum"],
         )
+        self._calibrate()

@@ -324,8 +324,7 @@ class PromptClusters:
             best = int(np.argmax(sims))
             if sims[best] >= self.threshold or k >= self.max_clusters:
                 if learn:
-                    rows[:, best] += val
-                    self._sums_t[idx, best] = rows[:, best]
+                    self._sums_t[idx, best] = rows[:, best] + val
                     # ‖s + v‖² = ‖s‖² + 2 s·v + ‖v‖²: no pass over the whole row
                     sq = self.norms[best] ** 2 + 2.0 * dots[best] + float(val @ val)
                     self.norms[best] = float(np.sqrt(max(sq, 0.0)))

@@ -71,6 +71,24 @@ class PromptContext:
     tokens: int
 
 
+_DGER: Any = None  # scipy's BLAS dger, imported on first use
+
+
+def _rank_one(a: np.ndarray, alpha: float, u: np.ndarray, v: np.ndarray) -> None:
+    """``a += alpha · u vᵀ`` in place (BLAS ``dger``: no d × d temporary). ``a``
+    is C-ordered, so ``dger`` updates its transpose (Fortran-ordered, the same
+    memory) with ``alpha · v uᵀ``."""
+    global _DGER
+    if _DGER is None:
+        from scipy.linalg.blas import dger
+
+        _DGER = dger
+    at = a.T
+    out = _DGER(alpha, v, u, a=at, overwrite_a=1)
+    if out is not at:  # not updated in place (a not contiguous): copy back
+        at[...] = out
+
+
 def _projection(n_in: int, dims: int) -> np.ndarray:
     """A fixed Gaussian sketch (the same in every process and version)."""
     rng = np.random.default_rng([0x5EED, n_in, dims])
@@ -255,22 +273,26 @@ class PromptRouter(Router):
             c = clusters.assign(idx, val, learn=learn)
             if c >= 0:
                 x[level * self.max_clusters + c] = 1.0
-        n1 = self._n_onehot
-        dense = np.zeros(self.dims + _CHEAP - 1)
-        if self.dims and idx.size and sketch is not None:
-            dense[: self.dims] = val @ sketch.take(idx, axis=0)
-        dense[self.dims :] = cheap.as_vector()[1:]
+        n1, dims = self._n_onehot, self.dims
+        dense = np.empty(dims + _CHEAP - 1)
+        if dims and idx.size and sketch is not None:
+            np.matmul(val, sketch.take(idx, axis=0), out=dense[:dims])
+        else:
+            dense[:dims] = 0.0
+        dense[dims:] = cheap.as_vector()[1:]
         if c >= 0:
             # within-cluster deviations: what a cluster has in common is its indicator's
             # job, so a model's skill on one kind of prompt does not leak to another
+            n = self._dense_n[c]
             if learn:
                 self._dense_sum[c] += dense
-                self._dense_n[c] += 1.0
-            if self._dense_n[c] > 0:
-                dense = dense - self._dense_sum[c] / self._dense_n[c]
-        x[n1 : n1 + self.dims] = dense[: self.dims]
-        x[n1 + self.dims] = 1.0  # bias
-        x[n1 + self.dims + 1 :] = dense[self.dims :]
+                n += 1.0
+                self._dense_n[c] = n
+            if n > 0:
+                dense -= self._dense_sum[c] / n
+        x[n1 : n1 + dims] = dense[:dims]
+        x[n1 + dims] = 1.0  # bias
+        x[n1 + dims + 1 :] = dense[dims:]
         return PromptContext(x=x, tokens=max(cheap.token_estimate, 1))
 
     def _context_of(self, ctx: RouteContext) -> PromptContext:
@@ -376,9 +398,8 @@ class PromptRouter(Router):
         self._resid_n += 1.0
         q = min(max(pred, 0.05), 0.95)
         self._bern_sum += q * (1.0 - q)
-        xx = x[:, None] * x
-        self._gram[i] += xx
-        self._gram[k] += xx
+        _rank_one(self._gram[i], 1.0, x, x)
+        _rank_one(self._gram[k], 1.0, x, x)
         self._ridge_update(i, x, reward - base, own)
         self._ridge_update(k, x, reward - 0.5, shared)
         if cost_usd is not None:
@@ -485,7 +506,7 @@ class PromptRouter(Router):
         denom = 1.0 + float(x @ u)
         # recursive least squares: the same θ = A⁻¹b, in O(width²) without a solve
         self._theta[row] += u * ((target - pred) / denom)
-        a_inv -= u[:, None] * (u / denom)
+        _rank_one(a_inv, -1.0 / denom, u, u)
         self._b[row] += target * x
 
     def predict(self, prompt: str) -> dict[str, dict[str, float]]:
