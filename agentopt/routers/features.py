@@ -101,6 +101,8 @@ class PromptHasher:
         self._pow = np.zeros(0, dtype=np.uint64)
         self._ipow = np.zeros(0, dtype=np.uint64)
         self._win_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        pow2 = n_features & (n_features - 1) == 0
+        self._mask = np.uint64(n_features - 1) if pow2 else None
 
     def config(self) -> dict[str, Any]:
         return {
@@ -209,17 +211,18 @@ class PromptHasher:
         if chars.size + words.size == 0:
             return np.zeros(0, dtype=np.intp), np.zeros(0)
         hashes = _mix(np.concatenate((chars, words)))
-        weight = np.empty(hashes.size)
-        if chars.size:
-            weight[: chars.size] = np.sqrt((1.0 - ww) / chars.size)
+        weight = np.where(hashes & np.uint64(1), 1.0, -1.0)  # the sign, then the size
+        nc = chars.size
+        if nc:
+            weight[:nc] *= math.sqrt((1.0 - ww) / nc)
         if words.size:
-            weight[chars.size :] = np.sqrt(ww / words.size)
-        weight *= np.where(hashes & np.uint64(1), 1.0, -1.0)
-        v = np.bincount(
-            ((hashes >> _S32) % np.uint64(self.n_features)).astype(np.intp),
-            weights=weight,
-            minlength=self.n_features,
-        )
+            weight[nc:] *= math.sqrt(ww / words.size)
+        high = hashes >> _S32
+        if self._mask is not None:  # a power of two: a mask, not a division
+            high &= self._mask
+        else:
+            high %= np.uint64(self.n_features)
+        v = np.bincount(high.astype(np.intp), weights=weight, minlength=self.n_features)
         idx = (v != 0.0).nonzero()[0]  # a boolean's nonzero is 3× a float's
         val = v[idx]
         norm = math.sqrt(float(val @ val))
