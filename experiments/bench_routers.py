@@ -17,7 +17,9 @@
 5. Prompt-aware routing (``--skip`` part ``mix``): a mixed stream of tables with
    prompts (default: the simulator's two task families, ``sim:mcq`` and
    ``sim:arithmetic``; ``--mix-data A.csv --mix-data B.csv`` for recordings of
-   your own), 20 seeds, ``--quality-floor`` 0.95: the tail (last third) as a
+   your own; by default also three recorded tables with prompts of their kind,
+   598 requests, and the same tiled to 2,990), 20 seeds, ``--quality-floor`` 0.95:
+   the tail (last third) as a
    share of the best single model's score and cost, against the target
    (≥ 95 % of its score at ≤ 50 % of its cost).
 6. Prompt features (part ``features``): our hashed n-grams against
@@ -32,6 +34,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -195,6 +198,57 @@ def recorded_with_prompts() -> list[object]:
     ):
         prompts = {dp: make(j) for j, dp in enumerate(table.datapoints)}
         out.append(dataclasses.replace(table, prompts=prompts))
+    return out
+
+
+def recorded_long(copies: int = 5) -> list[object]:
+    """The three tables of :func:`recorded_with_prompts`, each tiled ``copies``
+    times along its datapoints (2,990 requests for 5), every copy with a fresh
+    prompt of its kind: about the target stream's length (~3,200). A copy
+    repeats a datapoint's recorded outcomes, not its prompt, so the router
+    cannot recognise a datapoint it saw; outcomes are less varied than in a
+    longer recording."""
+    import dataclasses
+
+    from agentopt.replay import ReplayTable
+    from agentopt.sim.tasks import load_task
+
+    mcq, arith = load_task("mcq"), load_task("arithmetic")
+    rng = np.random.default_rng(1)
+    places = ["Lisbon", "Oslo", "Lima", "Kyoto", "Accra", "Denver", "Quito", "Cairo"]
+    days = ["Monday", "Friday", "May 3", "next week", "tomorrow"]
+    out: list[object] = []
+    for k, table in enumerate(recorded_with_prompts()):
+        t = cast(ReplayTable, table)
+        dps: list[int | str] = [f"{d}#{c}" for c in range(copies) for d in t.datapoints]
+        prompts: dict[int | str, str] = {}
+        for i, d in enumerate(dps):
+            if k == 0:
+                prompts[d] = mcq[i % len(mcq)].prompt
+            elif k == 1:
+                prompts[d] = arith[i % len(arith)].prompt
+            else:
+                prompts[d] = _TOOL_TEMPLATES[int(rng.integers(4))].format(
+                    n=int(rng.integers(1, 9)), place=rng.choice(places), day=rng.choice(days)
+                )
+
+        def tile(a: np.ndarray) -> np.ndarray:
+            return np.tile(a, (1, copies))
+
+        out.append(
+            dataclasses.replace(
+                t,
+                name=f"{t.name}x{copies}",
+                datapoints=dps,
+                score=tile(t.score),
+                cost_usd=tile(t.cost_usd),
+                latency_s=tile(t.latency_s),
+                input_tokens=tile(t.input_tokens),
+                output_tokens=tile(t.output_tokens),
+                errors={},
+                prompts=prompts,
+            )
+        )
     return out
 
 
@@ -386,6 +440,8 @@ def main() -> None:
             mixed_stream(
                 recorded_with_prompts(), seeds, args.quality_floor, args.cost_weight, label, fc
             )
+            label = "the same three tables, each tiled 5 times with fresh prompts (2,990 requests)"
+            mixed_stream(recorded_long(), seeds, args.quality_floor, args.cost_weight, label, fc)
     if "features" not in skip:
         features_timing(300 if args.quick else 2000)
     if args.json:

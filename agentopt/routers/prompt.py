@@ -53,9 +53,10 @@ import numpy as np
 from agentopt.exceptions import ConfigError
 from agentopt.routers.arms import Candidates
 from agentopt.routers.base import Router
+from agentopt.routers.clusters import PromptClusters, merge_columns
 from agentopt.routers.context import PromptFeatures, RouteContext
 from agentopt.routers.costs import KnownCosts, PriceSpec
-from agentopt.routers.features import Embedder, PromptClusters, PromptHasher, prompt_text
+from agentopt.routers.features import Embedder, PromptHasher, prompt_text
 from agentopt.routers.registry import register_router
 
 __all__ = ["PromptContext", "PromptRouter"]
@@ -464,24 +465,12 @@ class PromptRouter(Router):
                 continue
             last = clusters.merge(a, b)
             off = level * self.max_clusters
-            ca, cb, cl = off + a, off + b, off + last
-            g = self._gram
-            g[:, ca, :] += g[:, cb, :]
-            g[:, :, ca] += g[:, :, cb]
-            g[:, cb, :] = g[:, cl, :]
-            g[:, :, cb] = g[:, :, cl]
-            g[:, cl, :] = 0.0
-            g[:, :, cl] = 0.0
-            vecs = [self._b]
             pend = [p.features for p in self._pending.values()]
             if self._memo is not None:
                 pend.append(self._memo[1])
             seen = {id(pc): pc for pc in pend if isinstance(pc, PromptContext)}
-            vecs += [pc.x[None] for pc in seen.values()]
-            for v in vecs:
-                v[:, ca] += v[:, cb]
-                v[:, cb] = v[:, cl]
-                v[:, cl] = 0.0
+            vecs = [self._b, *(pc.x[None] for pc in seen.values())]
+            merge_columns(self._gram, vecs, off + a, off + b, off + last)
             if level == len(self.levels) - 1:
                 for arr in (self._dense_sum, self._dense_n):
                     arr[a] += arr[b]

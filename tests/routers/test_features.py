@@ -1,4 +1,4 @@
-"""Hashed n-gram prompt features and online prompt clusters."""
+"""Hashed n-gram prompt features, and the prompt text a router reads."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from agentopt.exceptions import ConfigError
-from agentopt.routers.features import PromptClusters, PromptHasher, prompt_text
+from agentopt.routers.features import PromptHasher, prompt_text
 
 
 def test_vectors_are_unit_sparse_and_the_same_in_another_process() -> None:
@@ -50,21 +50,6 @@ def test_bad_hasher_arguments() -> None:
         PromptHasher(n_features=1)
     with pytest.raises(ConfigError, match="char_ngrams or word_ngrams"):
         PromptHasher(char_ngrams=None, word_ngrams=None)
-
-
-def test_clusters_gather_prompts_of_one_template() -> None:
-    h = PromptHasher()
-    c = PromptClusters(2048, threshold=0.3)
-    rng = np.random.default_rng(0)
-    labels = []
-    for i in range(60):
-        if i % 2:
-            text = f"How many chairs in {rng.integers(99)} rows of {rng.integers(99)}? Reply with a number."
-        else:
-            text = f"What is the capital of {rng.choice(['Peru', 'Chad', 'Laos'])}? A) x B) y. Reply with a letter."
-        labels.append(c.assign(*h.transform(text)))
-    assert len(set(labels[1::2])) == 1 and len(set(labels[0::2])) == 1
-    assert labels[0] != labels[1]
 
 
 def test_prompt_text_reads_both_wire_formats() -> None:
