@@ -325,18 +325,27 @@ def features_timing(n: int) -> None:
     prices = {m: 0.001 * (i + 1) for i, m in enumerate(arms)}
     rng = np.random.default_rng(0)
     print("\nper decision (route + update) with 2,048 hashed features and 11 arms, µs:")
-    for name, kw in (
-        ("prompt", {"prices": prices, "quality_floor": 0.95}),
-        ("mabwiser", {"learning_policy": "ThompsonSampling"}),
-        ("mabwiser", {"learning_policy": {"name": "LinUCB", "alpha": 1.0}, "context": "prompt"}),
+    # 100 prompts in turn: none is among the 64 the prompt router keeps hashed, so
+    # every decision hashes; "4 calls per prompt": an agent's calls for one task
+    # share their prompt text (3 of 4 decisions reuse its hashed n-grams)
+    for name, kw, calls in (
+        ("prompt", {"prices": prices, "quality_floor": 0.95}, 1),
+        ("prompt", {"prices": prices, "quality_floor": 0.95}, 4),
+        ("mabwiser", {"learning_policy": "ThompsonSampling"}, 1),
+        (
+            "mabwiser",
+            {"learning_policy": {"name": "LinUCB", "alpha": 1.0}, "context": "prompt"},
+            1,
+        ),
     ):
         router = get_router(name, candidates=arms, seed=0, history=0, **kw)
         counter = [0]
 
-        def step(router: object = router, counter: list[int] = counter) -> None:
+        def step(router: object = router, counter: list[int] = counter, calls: int = calls) -> None:
             i = counter[0]
             counter[0] += 1
-            ctx = RouteContext(requested_model=None, data_id=str(i), prompt=prompts[i % 100])
+            text = prompts[(i // calls) % 100]
+            ctx = RouteContext(requested_model=None, data_id=str(i), prompt=text)
             m = router.route(ctx)  # type: ignore[attr-defined]
             router.update(Feedback(reward=float(rng.random() < 0.5), models=(m,), data_id=str(i)))  # type: ignore[attr-defined]
 
@@ -353,6 +362,9 @@ def features_timing(n: int) -> None:
             if not policy
             else f"{name} {policy if isinstance(policy, str) else policy['name']}"
         )
+        if calls > 1:
+            label += f", {calls} calls per prompt"
+
         print(f"  {label:28s} wall {wall:7.0f}   CPU {cpu:7.0f}")
 
 

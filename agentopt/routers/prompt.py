@@ -44,6 +44,7 @@ learned from scratch.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,7 @@ from agentopt.routers.registry import register_router
 __all__ = ["PromptContext", "PromptRouter"]
 
 _CHEAP = len(PromptFeatures().as_vector())  # bias first
+_HASHED_KEPT = 64  # prompt texts whose hashed n-grams are kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +208,8 @@ class PromptRouter(Router):
         self._resid_n = 0.0
         self._bern_sum = 0.0  # Σ p(1 − p) of the predictions, for the dispersion φ
         self._memo: tuple[RouteContext, PromptContext] | None = None
+        # the hashed n-grams of recent prompt texts (not state: a function of the text)
+        self._hashed: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         # per cluster of the finest level: Σ and count of its prompts' dense features
         self._dense_sum = np.zeros((max_clusters, dims + _CHEAP - 1))
         self._dense_n = np.zeros(max_clusters)
@@ -266,7 +270,16 @@ class PromptRouter(Router):
                 self._embed_sketch = _projection(e.size, self.dims)
             sketch = self._embed_sketch
         else:
-            idx, val = self.hasher.transform(text)
+            # an agent's calls for one task share their prompt text (the system
+            # prompt and the first and last user messages): hash it once
+            got = self._hashed.get(text)
+            if got is None:
+                got = self._hashed[text] = self.hasher.transform(text)
+                if len(self._hashed) > _HASHED_KEPT:
+                    self._hashed.popitem(last=False)
+            else:
+                self._hashed.move_to_end(text)
+            idx, val = got
             sketch = self._sketch
         x = np.zeros(self._width)
         c = -1

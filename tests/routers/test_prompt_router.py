@@ -284,3 +284,25 @@ def test_bad_arguments_are_config_errors() -> None:
 def test_registered_by_name_with_json_parameters() -> None:
     r = get_router("prompt", candidates=["a", "b"], quality_floor=0.95, prices={"a": [1, 2]})
     assert isinstance(r, PromptRouter) and r.config()["kwargs"]["quality_floor"] == 0.95
+
+
+def test_a_repeated_prompt_is_hashed_once_and_gets_the_same_vector() -> None:
+    # an agent's calls for one task share their prompt text: hashed once
+    router = PromptRouter(["a", "b"], prices={"a": 0.01, "b": 0.001}, seed=0)
+    fresh = PromptRouter(["a", "b"], prices={"a": 0.01, "b": 0.001}, seed=0)
+    calls: list[str] = []
+    transform = router.hasher.transform
+
+    def counted(text: str) -> tuple[np.ndarray, np.ndarray]:
+        calls.append(text)
+        return transform(text)
+
+    router.hasher.transform = counted  # type: ignore[method-assign]
+    texts = ["Solve 12 + 30 for me.", "Name the capital of Peru.", "Solve 12 + 30 for me."]
+    for t, text in enumerate(texts):
+        ctx = RouteContext(requested_model=None, data_id=f"d{t}", prompt=text)
+        assert router.route(ctx) == fresh.route(ctx)  # same choices as without the cache
+        router.update(Feedback(reward=1.0, data_id=f"d{t}"))
+        fresh.update(Feedback(reward=1.0, data_id=f"d{t}"))
+    assert calls == texts[:2]
+    assert router.state_dict() == fresh.state_dict()
