@@ -15,6 +15,7 @@ from _scaffold import route, run_on_simulator, select
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
 from agentopt import ThompsonRouter, track_agent
 from agentopt.demo import arithmetic_dataset
@@ -42,7 +43,7 @@ class PlannerSolver:
 
 def main(base_url: str, n: int = 8) -> dict[str, Any]:
     def llm(model: str) -> ChatOpenAI:
-        return ChatOpenAI(model=model, base_url=base_url, api_key="sim", max_retries=0)
+        return ChatOpenAI(model=model, base_url=base_url, api_key=SecretStr("sim"), max_retries=0)
 
     data = arithmetic_dataset(n)
     results = select(

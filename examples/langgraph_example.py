@@ -13,6 +13,7 @@ from typing import Any, TypedDict
 from _scaffold import route, run_on_simulator, select
 from langchain_openai import ChatOpenAI
 from langgraph.graph import END, START, StateGraph
+from pydantic import SecretStr
 
 from agentopt import ThompsonRouter, track_agent
 from agentopt.demo import arithmetic_dataset
@@ -58,7 +59,7 @@ class PlannerSolverGraph:
 
 def main(base_url: str, n: int = 8) -> dict[str, Any]:
     def llm(model: str) -> ChatOpenAI:
-        return ChatOpenAI(model=model, base_url=base_url, api_key="sim", max_retries=0)
+        return ChatOpenAI(model=model, base_url=base_url, api_key=SecretStr("sim"), max_retries=0)
 
     data = arithmetic_dataset(n)
     results = select(

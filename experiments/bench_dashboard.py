@@ -59,7 +59,11 @@ def fill(path: Path, n: int, seed: int = 0) -> None:
         tin, tout = len(prompt.split()) * 4 // 3, len(answer.split()) * 4 // 3
         failed = rng.random() < 0.05
         cached = not failed and rng.random() < 0.2
-        cost = None if pin is None or failed else (0.0 if cached else tin * pin + tout * pout)
+        cost = (
+            None
+            if pin is None or pout is None or failed
+            else (0.0 if cached else tin * pin + tout * pout)
+        )
         stream = rng.random() < 0.5
         lat = rng.lognormvariate(-0.5, 0.6)
         store.append(

@@ -65,7 +65,7 @@ def _read_url(proc: subprocess.Popen[str], marker: str) -> str:
             break
         if marker in line:
             return "http://" + line.split("http://", 1)[1].split()[0].rstrip("/.,")
-    raise SystemExit(f"process did not start: {proc.args}")
+    raise SystemExit(f"process did not start: {proc.args!r}")
 
 
 @contextmanager

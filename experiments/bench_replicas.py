@@ -49,8 +49,8 @@ def _fresh_db(server_url: str, name: str) -> str:
     import psycopg
 
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")  # type: ignore[arg-type]
-        conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 
@@ -65,7 +65,7 @@ def _writer(url: str, tag: str, n: int, start: Any, out: Any) -> None:
     records = [
         CallRecord(
             call_id=f"{tag}-{i}",
-            data_id=i % 100,
+            data_id=str(i % 100),
             model="gpt-4o-mini",
             prompt_tokens=120,
             completion_tokens=40,

@@ -34,10 +34,11 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
+from agentopt.replay import ReplayTable
 from agentopt.routers import Feedback, PromptFeatures, RouteContext, available_routers, get_router
 from agentopt.routers.bench import print_results, run_router_benchmark
 
@@ -158,7 +159,7 @@ _TOOL_TEMPLATES = (
 )
 
 
-def recorded_with_prompts() -> list[object]:
+def recorded_with_prompts() -> list[ReplayTable]:
     """Three recorded tables (9 real models, real scores and prices) given prompts of
     their kind: gpqa → the simulator's multiple-choice questions, mathqa (each model
     as both answer and critic) → its arithmetic problems, bfcl → tool-use requests.
@@ -201,7 +202,7 @@ def recorded_with_prompts() -> list[object]:
     return out
 
 
-def recorded_long(copies: int = 5) -> list[object]:
+def recorded_long(copies: int = 5) -> list[ReplayTable]:
     """The three tables of :func:`recorded_with_prompts`, each tiled ``copies``
     times along its datapoints (2,990 requests for 5), every copy with a fresh
     prompt of its kind: about the target stream's length (~3,200). A copy
@@ -217,7 +218,7 @@ def recorded_long(copies: int = 5) -> list[object]:
     rng = np.random.default_rng(1)
     places = ["Lisbon", "Oslo", "Lima", "Kyoto", "Accra", "Denver", "Quito", "Cairo"]
     days = ["Monday", "Friday", "May 3", "next week", "tomorrow"]
-    out: list[object] = []
+    out: list[ReplayTable] = []
     for k, table in enumerate(recorded_with_prompts()):
         t = cast(ReplayTable, table)
         dps: list[int | str] = [f"{d}#{c}" for c in range(copies) for d in t.datapoints]
@@ -253,7 +254,7 @@ def recorded_long(copies: int = 5) -> list[object]:
 
 
 def mixed_stream(
-    data: list[object],
+    data: list[str] | list[ReplayTable],
     seeds: int,
     floor: float,
     cost_weight: float | None,
@@ -263,7 +264,7 @@ def mixed_stream(
     """Part 5: the prompt-aware routers on one mixed stream, checked against the target."""
     routers = "random,thompson,cost_aware,mabwiser,prompt"
     res = run_router_benchmark(
-        data,  # type: ignore[arg-type]
+        data,
         routers,
         seeds=seeds,
         mix=True,
@@ -328,7 +329,7 @@ def features_timing(n: int) -> None:
     # 100 prompts in turn: none is among the 64 the prompt router keeps hashed, so
     # every decision hashes; "4 calls per prompt": an agent's calls for one task
     # share their prompt text (3 of 4 decisions reuse its hashed n-grams)
-    for name, kw, calls in (
+    cases: tuple[tuple[str, dict[str, Any], int], ...] = (
         ("prompt", {"prices": prices, "quality_floor": 0.95}, 1),
         ("prompt", {"prices": prices, "quality_floor": 0.95}, 4),
         ("mabwiser", {"learning_policy": "ThompsonSampling"}, 1),
@@ -337,7 +338,8 @@ def features_timing(n: int) -> None:
             {"learning_policy": {"name": "LinUCB", "alpha": 1.0}, "context": "prompt"},
             1,
         ),
-    ):
+    )
+    for name, kw, calls in cases:
         router = get_router(name, candidates=arms, seed=0, history=0, **kw)
         counter = [0]
 
@@ -443,7 +445,7 @@ def main() -> None:
     if "timing" not in skip:
         timing(300 if args.quick else 2000)
     if "mix" not in skip:
-        mix_data: list[object] = list(args.mix_data or ["sim:mcq", "sim:arithmetic"])
+        mix_data: list[str] = list(args.mix_data or ["sim:mcq", "sim:arithmetic"])
         label = ", ".join(str(d) for d in mix_data)
         fc = args.floor_confidence
         mixed_stream(mix_data, seeds, args.quality_floor, args.cost_weight, label, fc)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from agentopt.replay.table import ReplayTable
+from agentopt.selectors.auto import AutoStrategy
 from agentopt.selectors.base import Problem
 from agentopt.selectors.bench import RESULT_KEYS, run_method
 from agentopt.selectors.certainty import assess
@@ -127,9 +128,9 @@ def frontier_points(name: str, seeds: int) -> dict[str, list[dict[str, float]]]:
     best = float(np.nanmax(table.mean_scores("skip")))
     total = table.total_cost()
 
-    def point(r: dict[str, Any], label: str) -> dict[str, float]:
+    def point(r: dict[str, Any], label: str) -> dict[str, Any]:
         return {
-            "label": label,  # type: ignore[dict-item]
+            "label": label,
             "savings": 100 * r["savings"],
             "regret": 100 * r["mean_regret"],
             "found_best": 100 * r["found_best"],
@@ -151,7 +152,7 @@ def frontier_points(name: str, seeds: int) -> dict[str, list[dict[str, float]]]:
     ]
     pub = [
         {
-            "label": r["method"],  # type: ignore[dict-item]
+            "label": r["method"],
             "savings": 100 * r["savings"],
             "regret": 100 * max(0.0, best - r["mean_accuracy"]),
             "found_best": 100 * r["found_best"],
@@ -181,7 +182,7 @@ def frontier_plot(path: str, seeds: int) -> dict[str, Any]:
         ):
             xs = [p["savings"] for p in pts[key]]
             ys = [p["regret"] for p in pts[key]]
-            ax.plot(xs, ys, linestyle="-", **style)  # type: ignore[arg-type]
+            ax.plot(xs, ys, linestyle="-", **style)
         ax.scatter(
             [p["savings"] for p in pts["ours"]],
             [p["regret"] for p in pts["ours"]],
@@ -295,7 +296,7 @@ def equal_budget_sets(seeds: int, sets: int) -> None:
 
 def calibration(seeds: int, fractions: list[float]) -> dict[str, Any]:
     """auto under budgets: among picks the results call ≥ 90 % likely best, how many are."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in TABLES:
         table = _table(name)
         data = ReplayData.from_table(table)
@@ -307,7 +308,7 @@ def calibration(seeds: int, fractions: list[float]) -> dict[str, Any]:
                 problem = Problem.create(
                     table.n_arms, table.n_datapoints, seed=k, budget_usd=budget
                 )
-                s = get_strategy("auto")
+                s = AutoStrategy()
                 st = run_replay(s, data, problem, BudgetUSD(budget))
                 pick = int(st.best if st.best is not None else 0)
                 c = assess(

@@ -23,7 +23,7 @@ from agentopt.tracking.storage.store import MemoryRecordStore, RecordStore, SQLi
 def _records(n: int, n_data: int) -> list[CallRecord]:
     return [
         CallRecord(
-            data_id=i % n_data,
+            data_id=str(i % n_data),
             combo_id=f"combo{i % 7}",
             agent_id=f"agent{i % 3}",
             session_id=f"s{i // 4}",

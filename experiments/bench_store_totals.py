@@ -58,7 +58,7 @@ def realistic_record(i: int, rng: random.Random) -> CallRecord:
     answer = "According to the search results, the figure rose by 12% year on year. " * 6
     return CallRecord(
         session_id=f"s{i // 4}",
-        data_id=i % 10_000,
+        data_id=str(i % 10_000),
         combo_id=f"combo{i % 7}",
         agent_id=rng.choice(["planner", "solver", "critic"]),
         provider="openai",
@@ -159,7 +159,7 @@ def main() -> None:
         )
         tracker = LLMTracker(cache=False, store=store)
         out = Path(tmp) / "out.jsonl"
-        rows = [
+        rows: list[tuple[str, Callable[[], Any], Callable[[], Any] | None]] = [
             ("get_cost()", tracker.get_cost, lambda: summary.total_cost(store.all())),
             ("get_usage()", tracker.get_usage, lambda: summary.usage_by_model(store.all())),
             ("get_cost(data_id=7)", lambda: tracker.get_cost(data_id=7), None),

@@ -7,11 +7,12 @@ key, and cache get/put (memory and SQLite). Noisy on a shared machine.
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from agentopt.tracking.providers import default_registry
 from agentopt.tracking.storage.cache import CachedResponse, ResponseCache, namespace_for
@@ -68,10 +69,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             cache = ResponseCache(None if where is None else tmp)
             keys = iter(range(10**9))
-            put = _median_us(lambda c=cache, ks=keys: c.put(f"k{next(ks)}", resp))
+
+            def put_one(c: ResponseCache = cache, ks: Iterator[int] = keys) -> None:
+                c.put(f"k{next(ks)}", resp)
+
+            put = _median_us(put_one)
             cache.flush()
-            get = _median_us(lambda c=cache: c.get("k5"))
-            miss = _median_us(lambda c=cache: c.get("nope"))
+            get = _median_us(functools.partial(cache.get, "k5"))
+            miss = _median_us(functools.partial(cache.get, "nope"))
             cache.close()
         label = "memory" if where is None else "sqlite"
         print(f"cache {label:6s} put / hit / miss:   {put:8.2f} / {get:.2f} / {miss:.2f} µs")

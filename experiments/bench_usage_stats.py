@@ -19,6 +19,7 @@ shared 2-core machine are noisy.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import random
@@ -50,7 +51,7 @@ def _record(i: int, rng: random.Random) -> CallRecord:
     failed = rng.random() < 0.05
     return CallRecord(
         call_id=f"{i:012x}",
-        data_id=i % 5000,
+        data_id=str(i % 5000),
         combo_id=f"combo{i % 200}",
         agent_id=("planner", "solver")[i % 2],
         provider=provider,
@@ -150,7 +151,7 @@ def main() -> None:
             answers = []
             for blocks_on in (True, False):
                 store.stat_blocks = blocks_on
-                wall, cpu = best_of(lambda kw=kw: usage_stats(store, **kw))
+                wall, cpu = best_of(functools.partial(usage_stats, store, **kw))
                 answers.append(usage_stats(store, **kw).as_dict()["groups"])
                 cells.append(f"{wall:7.3f} s (CPU {cpu:.3f} s)")
             store.stat_blocks = True
