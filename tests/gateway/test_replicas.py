@@ -96,6 +96,10 @@ def test_two_replicas_record_every_call_once_and_serve_one_usage_view(
             return r.headers["x-agentopt-request-id"]
 
         ids = _load(160, call)
+        # token estimates are counted in the background: let both finish, so the
+        # two views read the same rows (records and estimates alike)
+        for d in (a, b):
+            assert d.estimator is None or d.estimator.wait(timeout=120)
         a.store.flush()
         b.store.flush()
         rows = _db(url, "SELECT call_id FROM records")
