@@ -266,6 +266,16 @@ def test_page_and_assets_ship_in_the_package(client: TestClient) -> None:
     assert client.get("/dashboard/static/../app.py").status_code == 404
 
 
+def test_a_missing_store_file_is_refused_by_name(tmp_path: Path) -> None:
+    from agentopt.exceptions import StoreError
+    from agentopt.gateway.dashboard.cli import DashboardServer
+
+    missing = tmp_path / "nope.sqlite"
+    with pytest.raises(StoreError, match=r"nope\.sqlite' does not exist"):
+        DashboardServer(missing)
+    assert not missing.exists()  # not created by the attempt
+
+
 def test_a_store_without_sql_is_refused_with_what_it_needs() -> None:
     from agentopt.exceptions import ConfigError
     from agentopt.gateway.dashboard.data import DashboardData

@@ -276,6 +276,14 @@ def test_a_stream_left_open_delays_the_sessions_end_boundedly_and_is_recorded_on
 ) -> None:
     upstream, base_url = held_upstream
     monkeypatch.setattr(local, "SETTLE_S", 0.05)
+    app = local.gateway_of(tracker).app
+    settled: list[str] = []
+
+    def settle(session_id: str, timeout: float) -> bool:
+        settled.append(session_id)
+        return GatewayApp.settle(app, session_id, timeout)
+
+    monkeypatch.setattr(app, "settle", settle)
     client = httpx.Client()
     with tracker.track(data_id="open") as s:
         proxy = local.proxy_for(tracker, s)
@@ -287,11 +295,13 @@ def test_a_stream_left_open_delays_the_sessions_end_boundedly_and_is_recorded_on
         r = client.send(request, stream=True)
         body = r.iter_raw()
         assert r.status_code == 200 and b"[DONE]" in next(body)
-        with tracker.track(data_id="inner"):
-            pass  # a session that never used the gateway does not wait at all
+        with tracker.track(data_id="inner") as inner:
+            pass
+        assert settled == []  # a session that never used the gateway does not wait at all
     # The session ended with its call still in flight (the upstream holds its
     # end until released): its end waited SETTLE_S, not for the call.
-    assert local.gateway_of(tracker).app._inflight.get(s.session_id) == 1
+    assert settled == [s.session_id] and inner.session_id not in settled
+    assert app._inflight.get(s.session_id) == 1
     upstream.release.set()
     for _ in body:
         pass

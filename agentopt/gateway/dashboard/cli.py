@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from agentopt._serving import ThreadedServer
-from agentopt.exceptions import ConfigError, StoreError
+from agentopt.exceptions import ConfigError
 from agentopt.gateway.dashboard.app import create_dashboard_app
 
 __all__ = ["DashboardServer", "cli_main"]
@@ -27,8 +27,6 @@ class DashboardServer(ThreadedServer):
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        if not (isinstance(store, str) and "://" in store) and not Path(store).exists():
-            raise StoreError(f"record store {str(store)!r} does not exist")
         app = create_dashboard_app(store, selections=selections or (), api_key=api_key)
         super().__init__(app, host=host, port=port, name="agentopt-dashboard", error=ConfigError)
 

@@ -106,13 +106,11 @@ class DashboardData:
         from agentopt.tracking.storage.store import get_store
 
         opened: Any
-        if isinstance(store, str) and "://" in store:  # a database URL (PostgreSQL)
+        if isinstance(store, str | Path):  # a SQLite file's path or a database URL
+            url = isinstance(store, str) and "://" in store
+            if not url and not Path(store).exists():
+                raise StoreError(f"record store {str(store)!r} does not exist")
             opened, self._owned = get_store(store), True
-        elif isinstance(store, str | Path):
-            path = Path(store)
-            if not path.exists():
-                raise StoreError(f"record store {str(path)!r} does not exist")
-            opened, self._owned = get_store(path), True
         else:
             opened, self._owned = store, False
         if not isinstance(opened, SQLRecordStore):

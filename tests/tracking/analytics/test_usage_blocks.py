@@ -101,6 +101,15 @@ def _blocks(store: SQLiteRecordStore) -> list[tuple[int, int]]:
     return [tuple(r) for r in store.sql("SELECT block, last FROM call_blocks ORDER BY block")]
 
 
+def _stored(path: Path, records: list[CallRecord], **kw: Any) -> SQLiteRecordStore:
+    """A store at ``path`` with ``records`` written."""
+    store = SQLiteRecordStore(path, **kw)
+    for r in records:
+        store.append(r)
+    store.flush()
+    return store
+
+
 @pytest.fixture(autouse=True)
 def _small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     import agentopt.tracking.storage.sqlite_store as sqlite_store
@@ -111,10 +120,7 @@ def _small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_blocks_and_sql_together_equal_the_reference(tmp_path: Path) -> None:
     records = _records(700, 1, datetime(2026, 11, 1, tzinfo=UTC))
-    store = SQLiteRecordStore(tmp_path / "r.sqlite", batch_size=50)
-    for r in records:
-        store.append(r)
-    store.flush()
+    store = _stored(tmp_path / "r.sqlite", records, batch_size=50)
     # the writer sealed every complete block; the last 700 % 64 rows are SQL's
     assert _blocks(store) == [(b, b + BLOCK - 1) for b in range(0, 640, BLOCK)]
     _check(store, records)
@@ -127,10 +133,7 @@ def test_a_changed_row_drops_its_block_and_the_figures_follow(tmp_path: Path) ->
     now = datetime.now(UTC)
     old = _records(200, 2, now - timedelta(days=400))
     new = _records(300, 3, now - timedelta(days=6))
-    store = SQLiteRecordStore(tmp_path / "r.sqlite", batch_size=64)
-    for r in old + new:
-        store.append(r)
-    store.flush()
+    store = _stored(tmp_path / "r.sqlite", old + new, batch_size=64)
     _check(store, old + new)
     built = _blocks(store)
     assert [b for b, _ in built] == list(range(0, 448, BLOCK))
@@ -190,10 +193,7 @@ def test_a_schema_5_file_migrates_and_its_blocks_are_built_when_read(tmp_path: P
 
 def test_a_block_of_another_format_or_type_is_left_to_sql(tmp_path: Path) -> None:
     records = _records(150, 6, datetime(2026, 11, 1, tzinfo=UTC))
-    store = SQLiteRecordStore(tmp_path / "r.sqlite", batch_size=1000)
-    for r in records:
-        store.append(r)
-    store.flush()
+    store = _stored(tmp_path / "r.sqlite", records, batch_size=1000)
     head = b'{"format":999,"n":0,"cols":{}}'
     with store._writer.write_lock:
         store._wconn.execute(
