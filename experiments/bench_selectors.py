@@ -266,31 +266,54 @@ def equal_budget(seeds: int) -> None:
         )
 
 
+def paired_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Mean of ``a − b`` over paired runs (independent shuffles) and the half-width
+    of its 95 % normal interval (1.96 standard errors; 0 for one run)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    half = 1.96 * float(d.std(ddof=1)) / np.sqrt(d.size) if d.size > 1 else 0.0
+    return float(d.mean()), half
+
+
 def equal_budget_sets(seeds: int, sets: int) -> None:
     """The equal-budget comparison repeated on ``sets`` disjoint sets of ``seeds``
     shuffles (seeds 42…, 42 + seeds…, …): each set gives ``auto`` the rule's mean
     spend on that set. How often one set of 50 seeds says "auto finds the best at
-    least as often" is itself a draw; the pooled rates are the comparison."""
+    least as often" is itself a draw; the pooled rates are the comparison, and the
+    paired differences over every seed (auto − rule, the same shuffle) come with a
+    95 % interval: an interval that contains 0 is a difference the seeds cannot
+    tell from the draw."""
     ref_m = "agentopt_arm_elimination"
     print(f"found best % / regret (points), {sets} sets × {seeds} seeds, each at the rule's spend")
     for name in TABLES:
         table = _table(name)
         data = ReplayData.from_table(table)
+        means = table.mean_scores("skip")
+        top = float(np.nanmax(means))
         fa, ra, fr, rr, wins = [], [], [], [], 0
+        found: dict[str, list[float]] = {"auto": [], "rule": []}
+        regret: dict[str, list[float]] = {"auto": [], "rule": []}
         for base in range(42, 42 + sets * seeds, seeds):
             ref = run_method(table, ref_m, seeds=seeds, data=data, base_seed=base)
             cap = float(ref["mean_cost_usd"])
             auto = run_method(table, "auto", seeds=seeds, data=data, budget_usd=cap, base_seed=base)
+            for key, row in (("auto", auto), ("rule", ref)):
+                pm = means[np.asarray(row["picks"])]
+                found[key].extend((pm >= top - 1e-12).astype(float))
+                regret[key].extend(100 * (top - pm))
             fa.append(auto["found_best"])
             ra.append(auto["mean_regret"])
             fr.append(ref["found_best"])
             rr.append(ref["mean_regret"])
             wins += fa[-1] >= fr[-1] - 1e-9 and ra[-1] <= rr[-1] + 1e-12
+        df, hf = paired_difference(np.asarray(found["auto"]), np.asarray(found["rule"]))
+        dr, hr = paired_difference(np.asarray(regret["auto"]), np.asarray(regret["rule"]))
         print(
             f"{name:9s} auto {100 * np.mean(fa):.1f} / {100 * np.mean(ra):.3f}, rule "
             f"{100 * np.mean(fr):.1f} / {100 * np.mean(rr):.3f}; sets where auto is at least "
             f"as good on both: {wins} of {sets}; found best per set: auto "
-            f"{[round(100 * x) for x in fa]}, rule {[round(100 * x) for x in fr]}"
+            f"{[round(100 * x) for x in fa]}, rule {[round(100 * x) for x in fr]}; "
+            f"auto − rule over {len(found['auto'])} paired seeds: found best "
+            f"{100 * df:+.1f} ± {100 * hf:.1f} points, regret {dr:+.3f} ± {hr:.3f} (95 %)"
         )
 
 
