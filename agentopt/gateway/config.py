@@ -193,7 +193,8 @@ class GatewayConfig(_Strict):
     #: Where router state is saved and restored (default: next to the store).
     state_dir: str | None = None
     #: With a PostgreSQL store: how often each replica folds the feedback other
-    #: replicas received into its routers (the staleness bound; see gateway.replicas).
+    #: replicas received into its routers, and appends and folds the calls and
+    #: spend that quotas and budgets count (the staleness bounds; see gateway.replicas).
     router_sync_seconds: float = Field(default=0.5, gt=0)
     #: Write each non-streamed call's record before answering it (one transaction
     #: per call, shared by concurrent calls), so a replica killed without warning

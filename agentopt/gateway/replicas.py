@@ -26,8 +26,26 @@ replica received it:
 - a replica that starts folds the whole log, so it begins with everything
   learned so far (router state files are not used with a shared database).
 
-What stays per replica: what it routed (pulls, pending datapoints), its
-random generator, quotas and budgets (spend is counted from its own calls).
+Quotas and budgets count every replica's calls. Each replica journals the calls
+and spend its alias routers count (only routers with a quota or a budget) and,
+every ``router_sync_seconds``, appends one ``router_usage`` row per alias and
+model with what it counted since the last append; every replica folds the other
+replicas' rows, each once (a second cursor), into its routers' limits
+(:meth:`Limits.absorb <agentopt.routers.limits.Limits.absorb>`). So a budget or a
+quota is one limit for all replicas, counted from the start of the log:
+
+- **staleness bound**: a call made on one replica counts on every other within
+  two sync intervals plus a database round trip (the maker appends within one,
+  the others fold within one), so while every replica has its limit's headroom
+  the overshoot is at most what the replicas together route in that time;
+- while the database is down, each replica keeps counting its own calls, keeps
+  what it has not appended (nothing is lost) and appends it when the database
+  returns;
+- a replica that restarts folds the whole usage log, its own earlier rows
+  included (each process has its own origin), so a restart forgets nothing.
+
+What stays per replica: what it routed (pulls, pending datapoints) and its
+random generator.
 """
 
 from __future__ import annotations
@@ -36,6 +54,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +69,7 @@ __all__ = ["SharedRouters", "call_credit_key"]
 log = logging.getLogger("agentopt.gateway")
 
 _LOG_LOCK = 0x61676E74666462  # pg_advisory_xact_lock key: appends to router_feedback
+_USAGE_LOCK = 0x61676E74757367  # pg_advisory_xact_lock key: appends to router_usage
 
 
 def call_credit_key(request_id: str) -> str:
@@ -99,6 +119,17 @@ class SharedRouters:
         self.origin = origin
         self.applied = 0  # the last seq folded into this replica's routers
         self.folded = 0  # rows folded by this replica
+        # usage: this process's own origin (a restart is another origin, so a
+        # restarted replica folds what it counted before), its cursor and what it
+        # counted but has not appended yet
+        self.usage_origin = f"{origin or 'replica'}:{uuid.uuid4().hex[:12]}"
+        self.usage_applied = 0
+        self.usage_folded = 0
+        self._unsent: dict[tuple[str, str | None], list[float]] = {}
+        for alias in aliases.values():
+            limits = getattr(alias.router, "limits", None)
+            if limits is not None and limits.active:
+                limits.share()
         self.last_sync: float | None = None  # time.time() of the last successful fold
         self.last_error: str | None = None
         self._lock = threading.Lock()
@@ -123,31 +154,82 @@ class SharedRouters:
         return added
 
     def sync(self) -> int:
-        """Fold the rows not applied yet into this replica's routers, in order;
-        returns how many. Raises psycopg's errors (the cursor stays)."""
+        """Append this replica's usage, then fold the feedback rows not applied yet
+        into this replica's routers, in order, and the other replicas' usage;
+        returns how many feedback rows. Raises psycopg's errors (the cursors stay,
+        usage not appended is kept for the next sync)."""
         with self._lock:
-            with self.store.connection() as conn:
-                rows = conn.execute(
-                    "SELECT seq, alias, event FROM router_feedback WHERE seq > %s ORDER BY seq",
-                    (self.applied,),
-                ).fetchall()
-            for seq, alias_name, event in rows:
-                alias = self.aliases.get(alias_name)
-                if alias is not None:
-                    try:
-                        alias.router.credit(_feedback(json.loads(event)))
-                    except (ValueError, TypeError, KeyError) as exc:
-                        log.error(
-                            "agentopt gateway: router feedback #%d for %r not applied: %s",
-                            seq,
-                            alias_name,
-                            exc,
-                        )
-                self.applied = int(seq)
-            self.folded += len(rows)
-            self.last_sync = time.time()
-            self.last_error = None
-            return len(rows)
+            self._publish_usage()
+            self._fold_usage()
+            return self._fold_feedback()
+
+    def _publish_usage(self) -> None:
+        """Append what this replica's routers counted since the last append: one
+        row per (alias, model), in one transaction (kept on failure)."""
+        for name, alias in self.aliases.items():
+            limits = getattr(alias.router, "limits", None)
+            if limits is None or not limits.shared:
+                continue
+            for model, calls, usd, at in limits.drain():
+                row = self._unsent.setdefault((name, model), [0.0, 0.0, 0.0])
+                row[0] += calls
+                row[1] += usd
+                row[2] = max(row[2], at)
+        if not self._unsent:
+            return
+        with self.store.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_USAGE_LOCK,))
+            for (name, model), (calls, usd, at) in self._unsent.items():
+                conn.execute(
+                    "INSERT INTO router_usage (alias, model, calls, cost_usd, at, origin)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)",
+                    (name, model, int(calls), usd, at, self.usage_origin),
+                )
+        self._unsent.clear()
+
+    def _fold_usage(self) -> None:
+        """Count the other replicas' usage rows not folded yet, in order."""
+        with self.store.connection() as conn:
+            rows = conn.execute(
+                "SELECT seq, alias, model, calls, cost_usd, at, origin FROM router_usage"
+                " WHERE seq > %s ORDER BY seq",
+                (self.usage_applied,),
+            ).fetchall()
+        by_alias: dict[str, list[tuple[str | None, int, float, float]]] = {}
+        for seq, alias_name, model, calls, usd, at, origin in rows:
+            if origin != self.usage_origin:
+                by_alias.setdefault(alias_name, []).append((model, int(calls), usd, at))
+            self.usage_applied = int(seq)
+        for alias_name, usage in by_alias.items():
+            alias = self.aliases.get(alias_name)
+            absorb = getattr(alias.router, "absorb_usage", None) if alias is not None else None
+            if absorb is not None:
+                absorb(usage)
+                self.usage_folded += len(usage)
+
+    def _fold_feedback(self) -> int:
+        with self.store.connection() as conn:
+            rows = conn.execute(
+                "SELECT seq, alias, event FROM router_feedback WHERE seq > %s ORDER BY seq",
+                (self.applied,),
+            ).fetchall()
+        for seq, alias_name, event in rows:
+            alias = self.aliases.get(alias_name)
+            if alias is not None:
+                try:
+                    alias.router.credit(_feedback(json.loads(event)))
+                except (ValueError, TypeError, KeyError) as exc:
+                    log.error(
+                        "agentopt gateway: router feedback #%d for %r not applied: %s",
+                        seq,
+                        alias_name,
+                        exc,
+                    )
+            self.applied = int(seq)
+        self.folded += len(rows)
+        self.last_sync = time.time()
+        self.last_error = None
+        return len(rows)
 
     def start(self) -> None:
         if self._thread is None:
@@ -177,12 +259,27 @@ class SharedRouters:
         return {
             "applied_seq": self.applied,
             "folded": self.folded,
+            "usage_applied_seq": self.usage_applied,
+            "usage_folded": self.usage_folded,
+            "usage_unsent": len(self._unsent),
             "sync_seconds": self.interval,
             "last_sync": self.last_sync,
             "last_error": self.last_error,
         }
 
     def close(self) -> None:
+        """Stop folding, then append the usage not appended yet (a replica that
+        stops leaves its calls counted for the others; logged if it cannot)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        try:
+            with self._lock:
+                self._publish_usage()
+        except Exception as exc:
+            log.error(
+                "agentopt gateway: usage of %d alias/model pairs not appended to %s at close: %s",
+                len(self._unsent),
+                self.store.where,
+                exc,
+            )

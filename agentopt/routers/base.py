@@ -402,6 +402,14 @@ class Router:
             self._update(dataclasses.replace(feedback, data_id=None), spend=False)
         return self
 
+    def absorb_usage(self, usage: Iterable[tuple[str | None, int, float, float]]) -> None:
+        """Count calls and spend another gateway replica published (model, calls,
+        dollars, time), towards this router's quotas and budgets
+        (:meth:`Limits.absorb <agentopt.routers.limits.Limits.absorb>`)."""
+        with self._lock:
+            for model, calls, usd, at in usage:
+                self.limits.absorb(model, calls, usd, at)
+
     def _update(self, feedback: Feedback, *, spend: bool = True) -> None:
         r = feedback.reward
         if isinstance(r, bool) or not isinstance(r, int | float) or not 0.0 <= float(r) <= 1.0:

@@ -8,10 +8,16 @@ Spend comes from observed call records (``cost_usd``), or from feedback when no
 record of that datapoint was observed. The clock is injectable so that windows
 are tested without sleeping; the default is wall time (``time.time``), so a
 saved router's windows still mean something after a restart.
+
+Shared limits (gateway replicas on one database, :mod:`agentopt.gateway.replicas`):
+after :meth:`Limits.share`, every call and spend this router counts is also kept
+in a journal that :meth:`Limits.drain` empties (for publishing), and
+:meth:`Limits.absorb` counts what other replicas published, without journaling it.
 """
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -20,9 +26,12 @@ from typing import Any
 
 from agentopt.exceptions import ConfigError
 
-__all__ = ["Limits", "Quota"]
+__all__ = ["Limits", "Quota", "Usage"]
 
 Clock = Callable[[], float]
+#: One journal entry: (model or None, calls, dollars, time). A call is ``(model, 1,
+#: 0.0, t)``, a spend ``(model, 0, usd, t)``.
+Usage = tuple[str | None, int, float, float]
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ class Limits:
         self.spend: dict[str, float] = {}
         self.total_spend = 0.0
         self.calls: dict[str, int] = {}
+        self._journal: deque[Usage] | None = None  # set by share()
 
     @property
     def active(self) -> bool:
@@ -113,8 +123,13 @@ class Limits:
 
     def record_call(self, model: str, now: float | None = None) -> None:
         self.calls[model] = self.calls.get(model, 0) + 1
-        if model in self.quotas:
-            self._calls[model].append(self.clock() if now is None else now)
+        journal = self._journal
+        if model in self.quotas or journal is not None:
+            t = self.clock() if now is None else now
+            if model in self.quotas:
+                self._calls[model].append(t)
+            if journal is not None:
+                journal.append((model, 1, 0.0, t))
 
     def record_spend(self, model: str | None, usd: float | None) -> None:
         if usd is None or usd != usd or usd <= 0:  # None, NaN or nothing spent
@@ -122,6 +137,50 @@ class Limits:
         self.total_spend += usd
         if model is not None:
             self.spend[model] = self.spend.get(model, 0.0) + usd
+        if self._journal is not None:
+            self._journal.append((model, 0, float(usd), self.clock()))
+
+    # ------------------------------------------------------------------ sharing
+    @property
+    def shared(self) -> bool:
+        """True once :meth:`share` was called."""
+        return self._journal is not None
+
+    def share(self) -> None:
+        """Journal every call and spend counted from now on, for :meth:`drain`."""
+        if self._journal is None:
+            self._journal = deque()
+
+    def drain(self) -> list[Usage]:
+        """The journal's entries, oldest first; they leave the journal."""
+        out: list[Usage] = []
+        journal = self._journal
+        while journal:
+            out.append(journal.popleft())  # thread-safe against appends
+        return out
+
+    def absorb(self, model: str | None, calls: int, usd: float, at: float) -> None:
+        """Count usage another replica published (``calls`` calls to ``model`` and
+        ``usd`` spent, the last at ``at``), without journaling it. Calls older than
+        their model's quota window are counted but not kept in the window."""
+        if usd > 0:
+            self.total_spend += usd
+            if model is not None:
+                self.spend[model] = self.spend.get(model, 0.0) + usd
+        if model is None or calls <= 0:
+            return
+        self.calls[model] = self.calls.get(model, 0) + calls
+        q = self.quotas.get(model)
+        if q is None or at <= self.clock() - q.window_seconds:
+            return
+        window = self._calls[model]
+        if not window or at >= window[-1]:
+            window.extend([at] * calls)
+        else:  # older than a call counted here: keep the window in time order
+            merged = list(window)
+            i = bisect.bisect_right(merged, at)
+            merged[i:i] = [at] * calls
+            self._calls[model] = deque(merged)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:

@@ -392,3 +392,135 @@ def test_state_dir_is_not_used_with_a_shared_database(sim: SimServer, url: str) 
         assert all(a.state_path is None for a in d.aliases.values())
     finally:
         d.close()
+
+
+def _spent(d: Daemon) -> float:
+    return float(d.aliases["pick"].router.limits.total_spend)
+
+
+def test_a_budget_is_one_limit_for_every_replica_and_each_call_counts_once(
+    sim: SimServer, url: str
+) -> None:
+    """An alias's budget counts the calls of every replica: spend on one replica
+    exhausts it on the other after a sync, and each call's spend counts once on
+    every replica (its own not folded back)."""
+    cfg = GatewayConfig(
+        aliases={
+            "pick": AliasConfig(
+                targets=[X, Y], router="thompson", options={"seed": 1, "budget_usd": 1e-9}
+            )
+        },
+        router_sync_seconds=3600,  # no background fold: the test syncs
+    )
+    with serving(sim, cfg, store=url) as (a, sa), serving(sim, cfg, store=url) as (b, sb):
+        _routed(_call(sa.url, "first", "pick"))  # each replica's first call: under budget
+        _routed(_call(sb.url, "second", "pick"))
+        assert _spent(a) > 0 and _spent(b) > 0
+        a.sync_routers()  # A appends its usage
+        b.sync_routers()  # B appends its own and folds A's
+        a.sync_routers()  # A folds B's
+        a.store.flush()
+        b.store.flush()
+        total = float(_db(url, "SELECT sum(cost_usd) FROM calls")[0][0])
+        assert _spent(a) == pytest.approx(total) and _spent(b) == pytest.approx(total)
+        again = [a.sync_routers(), b.sync_routers()]
+        assert _spent(a) == pytest.approx(total)  # nothing counted twice
+        over = [_call(s.url, "third", "pick") for s in (sa, sb)]
+        health = httpx.get(sb.url + "/internal/health").json()["shared_routers"]
+    assert again == [0, 0]
+    assert [r.status_code for r in over] == [429, 429]
+    assert "over its quota or budget" in over[1].json()["error"]["message"]
+    assert health["usage_folded"] >= 1 and health["usage_unsent"] == 0
+
+
+def test_a_quota_counts_the_calls_of_every_replica(sim: SimServer, url: str) -> None:
+    cfg = GatewayConfig(
+        aliases={
+            "pick": AliasConfig(
+                targets=[X], router="thompson", options={"seed": 1, "quotas": {X: [2, 3600]}}
+            )
+        },
+        router_sync_seconds=3600,
+    )
+    with serving(sim, cfg, store=url) as (a, sa), serving(sim, cfg, store=url) as (b, sb):
+        assert _routed(_call(sa.url, "one", "pick")) == X
+        assert _routed(_call(sb.url, "two", "pick")) == X
+        for d in (a, b, a):
+            d.sync_routers()
+        third = [_call(s.url, "three", "pick") for s in (sa, sb)]
+    assert [r.status_code for r in third] == [429, 429]
+    assert "over its quota or budget" in third[0].json()["error"]["message"]
+
+
+def test_a_restarted_replica_keeps_counting_what_it_spent_before(sim: SimServer, url: str) -> None:
+    cfg = GatewayConfig(
+        aliases={
+            "pick": AliasConfig(
+                targets=[X, Y], router="thompson", options={"seed": 1, "budget_usd": 1.0}
+            )
+        },
+        router_sync_seconds=3600,
+    )
+    with serving(sim, cfg, store=url) as (a, sa):
+        for i in range(3):
+            _routed(_call(sa.url, f"q{i}", "pick"))
+        before = _spent(a)
+    # stopped without an explicit sync: closing appends what it counted
+    with serving(sim, cfg, store=url) as (a2, _):
+        after = _spent(a2)
+    assert before > 0 and after == pytest.approx(before)
+
+
+class _Flaky:
+    """A store whose database can be made unreachable (connection() raises)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.where = store.where
+        self.down = False
+
+    def connection(self) -> Any:
+        import psycopg
+
+        if self.down:
+            raise psycopg.OperationalError("connection refused (the test took the database down)")
+        return self.store.connection()
+
+
+def test_usage_counted_while_the_database_is_down_is_appended_when_it_returns(url: str) -> None:
+    from types import SimpleNamespace
+
+    from agentopt.gateway.replicas import SharedRouters
+    from agentopt.routers import RandomRouter
+    from agentopt.tracking.storage.pg_store import PostgresRecordStore
+
+    store = PostgresRecordStore(url)
+    flaky = _Flaky(store)
+    mine = RandomRouter([X, Y], budget_usd=10.0, seed=0)
+    theirs = RandomRouter([X, Y], budget_usd=10.0, seed=0)
+    one = SharedRouters(flaky, {"pick": SimpleNamespace(router=mine)}, origin="one")  # type: ignore[arg-type,dict-item]
+    two = SharedRouters(store, {"pick": SimpleNamespace(router=theirs)}, origin="two")  # type: ignore[dict-item]
+    try:
+        mine.limits.record_spend(X, 0.5)
+        flaky.down = True
+        with pytest.raises(Exception, match="connection refused"):
+            one.sync()
+        mine.limits.record_spend(X, 0.25)  # still counted here while down
+        with pytest.raises(Exception, match="connection refused"):
+            one.sync()
+        assert mine.limits.total_spend == pytest.approx(0.75)
+        assert one.status()["usage_unsent"] == 1  # kept, one row per alias and model
+        two.sync()
+        assert theirs.limits.total_spend == 0.0  # nothing reached the database
+        flaky.down = False
+        one.sync()
+        two.sync()
+        two.sync()
+        assert theirs.limits.total_spend == pytest.approx(0.75)  # all of it, once
+        assert theirs.limits.spend == {X: pytest.approx(0.75)}
+        assert one.status()["usage_unsent"] == 0
+        assert _db(url, "SELECT count(*), sum(cost_usd) FROM router_usage")[0] == (1, 0.75)
+    finally:
+        one.close()
+        two.close()
+        store.close()

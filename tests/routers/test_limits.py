@@ -126,3 +126,48 @@ def test_activation_rate_counts_calls_routed_away_from_the_request() -> None:
     call(router, "3", requested="z")
     call(router, "4", requested="a")
     assert router.stats()["activation_rate"] == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------- shared limits
+
+
+def test_shared_limits_journal_each_call_and_spend_once_and_absorb_none() -> None:
+    """What gateway replicas publish: after share(), every call and spend is in the
+    journal once; drain() empties it; usage absorbed from other replicas counts
+    towards the limits but is never journaled (it would echo back)."""
+    clock = FakeClock()
+    router = Prefer(["gpt-4o", "mini"], budget_usd=1.0, quotas={"gpt-4o": (5, 60)}, clock=clock)
+    call(router, "before")  # counted, not journaled: sharing starts at share()
+    router.limits.share()
+    assert router.limits.shared
+    assert call(router, "a") == "gpt-4o"
+    router.observe(CallRecord(model="gpt-4o", data_id="a", cost_usd=0.25))
+    assert router.limits.drain() == [("gpt-4o", 1, 0.0, 1000.0), ("gpt-4o", 0, 0.25, 1000.0)]
+    assert router.limits.drain() == []
+    router.absorb_usage([("gpt-4o", 2, 0.5, 999.0), (None, 0, 0.1, 999.0)])
+    assert router.limits.drain() == []
+    assert router.limits.total_spend == pytest.approx(0.85)
+    assert router.limits.spend == {"gpt-4o": pytest.approx(0.75)}
+    assert router.limits.calls["gpt-4o"] == 4
+    router.absorb_usage([("gpt-4o", 0, 0.2, 999.0)])  # the overall budget is now spent
+    assert call(router, "b") is None  # the caller's model is kept
+    assert "overall budget exhausted" in router.stats()["decisions"][-1]["reason"]
+
+
+def test_absorbed_calls_fill_quota_windows_in_time_order() -> None:
+    clock = FakeClock()
+    router = Prefer(["gpt-4o", "mini"], quotas={"gpt-4o": (3, 60)}, clock=clock)
+    router.limits.share()
+    assert call(router, "a") == "gpt-4o"  # at 1000
+    clock.now = 1010.0
+    # another replica's two calls, made at 995 (before this one's): the window
+    # holds three calls, the oldest at 995
+    router.absorb_usage([("gpt-4o", 2, 0.0, 995.0)])
+    assert call(router, "b") == "mini"
+    clock.now = 1056.0  # 995 + 60 has passed: two calls left in the window
+    assert call(router, "c") == "gpt-4o"
+    # calls older than the window count in the totals but not in the window
+    router.absorb_usage([("gpt-4o", 10, 0.0, 900.0)])
+    assert router.limits.calls["gpt-4o"] == 14
+    clock.now = 1061.0  # the call at 1000 leaves the window: 1 of 3 used
+    assert call(router, "d") == "gpt-4o"

@@ -85,6 +85,16 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX calls_request_id ON calls(request_id)",  # feedback by request
         ),
     ),
+    (
+        4,
+        (
+            # alias routers' calls and spend, per replica and sync interval, so quotas
+            # and budgets count every replica's calls (agentopt.gateway.replicas)
+            "CREATE TABLE router_usage (seq BIGSERIAL PRIMARY KEY, alias TEXT NOT NULL,"
+            " model TEXT, calls BIGINT NOT NULL, cost_usd DOUBLE PRECISION NOT NULL,"
+            " at DOUBLE PRECISION NOT NULL, origin TEXT NOT NULL)",
+        ),
+    ),
 )  # fmt: skip
 _LOCK_KEY = 0x61676E746F7074  # pg_advisory_xact_lock key of agentopt's migrations
 
