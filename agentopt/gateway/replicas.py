@@ -187,19 +187,52 @@ class SharedRouters:
                 )
         self._unsent.clear()
 
+    def _window(self) -> float:
+        """The longest quota window of this replica's routers (0: no quota)."""
+        longest = 0.0
+        for alias in self.aliases.values():
+            limits = getattr(alias.router, "limits", None)
+            for q in getattr(limits, "quotas", {}).values():
+                longest = max(longest, float(q.window_seconds))
+        return longest
+
     def _fold_usage(self) -> None:
-        """Count the other replicas' usage rows not folded yet, in order."""
+        """Count the other replicas' usage rows not folded yet, in order. The first
+        fold sums, in the database, the rows older than every quota window (they
+        only count towards budgets), so a start reads one row per alias and model
+        for the log's past, however long it is."""
+        rows: list[Any] = []
         with self.store.connection() as conn:
-            rows = conn.execute(
-                "SELECT seq, alias, model, calls, cost_usd, at, origin FROM router_usage"
-                " WHERE seq > %s ORDER BY seq",
-                (self.usage_applied,),
-            ).fetchall()
+            if self.usage_applied == 0:
+                top = conn.execute("SELECT max(seq) FROM router_usage").fetchone()
+                if top is None or top[0] is None:
+                    return
+                self.usage_applied = int(top[0])
+                since = time.time() - self._window()
+                rows = conn.execute(
+                    "SELECT 0, alias, model, sum(calls), sum(cost_usd), max(at), NULL"
+                    " FROM router_usage WHERE seq <= %s AND at < %s AND origin <> %s"
+                    " GROUP BY alias, model",
+                    (self.usage_applied, since, self.usage_origin),
+                ).fetchall()
+                rows += conn.execute(
+                    "SELECT 0, alias, model, calls, cost_usd, at, origin FROM router_usage"
+                    " WHERE seq <= %s AND at >= %s ORDER BY seq",
+                    (self.usage_applied, since),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT seq, alias, model, calls, cost_usd, at, origin FROM router_usage"
+                    " WHERE seq > %s ORDER BY seq",
+                    (self.usage_applied,),
+                ).fetchall()
         by_alias: dict[str, list[tuple[str | None, int, float, float]]] = {}
         for seq, alias_name, model, calls, usd, at, origin in rows:
             if origin != self.usage_origin:
-                by_alias.setdefault(alias_name, []).append((model, int(calls), usd, at))
-            self.usage_applied = int(seq)
+                by_alias.setdefault(alias_name, []).append(
+                    (model, int(calls), float(usd), float(at))
+                )
+            self.usage_applied = max(self.usage_applied, int(seq))
         for alias_name, usage in by_alias.items():
             alias = self.aliases.get(alias_name)
             absorb = getattr(alias.router, "absorb_usage", None) if alias is not None else None

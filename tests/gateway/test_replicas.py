@@ -524,3 +524,26 @@ def test_usage_counted_while_the_database_is_down_is_appended_when_it_returns(ur
         one.close()
         two.close()
         store.close()
+
+
+def test_a_replica_that_starts_fills_its_quota_windows_from_the_log(
+    sim: SimServer, url: str
+) -> None:
+    """The first fold sums old rows in the database; rows within a quota window
+    still fill the window, so a new replica does not route past a quota."""
+    cfg = GatewayConfig(
+        aliases={
+            "pick": AliasConfig(
+                targets=[X], router="thompson", options={"seed": 1, "quotas": {X: [2, 3600]}}
+            )
+        },
+        router_sync_seconds=3600,
+    )
+    with serving(sim, cfg, store=url) as (_, sa):
+        for i in range(2):
+            assert _routed(_call(sa.url, f"q{i}", "pick")) == X
+    with serving(sim, cfg, store=url) as (a2, sa2):
+        late = _call(sa2.url, "late", "pick")
+        calls = dict(a2.aliases["pick"].router.limits.calls)
+    assert late.status_code == 429
+    assert calls[X] == 2  # (the refused call counts under the caller's model name)
