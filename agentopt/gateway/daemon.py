@@ -578,8 +578,9 @@ class Daemon:
         return alias.name, choice
 
     def sync_routers(self) -> int:
-        """Fold the feedback other replicas received into this one's routers now
-        (also done every ``router_sync_seconds``); returns how many were folded."""
+        """Append this replica's quota and budget usage, and fold the feedback and
+        usage of the other replicas into this one's routers now (also done every
+        ``router_sync_seconds``); returns how many feedback rows were folded."""
         return 0 if self.shared is None else self.shared.sync()
 
     def scrub(self, text: str) -> str:
