@@ -3,6 +3,7 @@
     .venv/bin/python experiments/synthetic_selectors.py                # 15 settings
     .venv/bin/python experiments/synthetic_selectors.py --tables 4 --seeds 5 --kinds rare,close
     .venv/bin/python experiments/synthetic_selectors.py --per-seed     # the rule's spend run by run
+    .venv/bin/python experiments/synthetic_selectors.py --calibration --tables 4 --seeds 5
 
 The question of ``agentopt bench selectors --budget-of agentopt_arm_elimination``
 asked where the four recordings cannot be fitted: per table, ``auto`` gets the
@@ -30,7 +31,9 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from scipy.stats import norm
 
+from agentopt.selectors.auto import AutoStrategy
 from agentopt.selectors.base import Problem, Strategy
+from agentopt.selectors.certainty import assess
 from agentopt.selectors.registry import get_strategy
 from agentopt.selectors.replay import ReplayData, run_replay
 from agentopt.selectors.stopping import BudgetUSD
@@ -142,6 +145,66 @@ def equal_budget(
     return missed
 
 
+def calibration_rows(
+    kinds: tuple[str, ...], tables: int, seeds: int, fractions: tuple[float, ...]
+) -> list[tuple[str, str, float | None, bool]]:
+    """``auto`` under budgets of ``fractions`` of brute force, one row per run:
+    (table kind, certainty kind, estimated P(best) or None, whether the pick is the best)."""
+    rows: list[tuple[str, str, float | None, bool]] = []
+    for kind, k, tabs in settings(kinds, tables):
+        for data in tabs:
+            n = data.score.shape[1]
+            means = np.nanmean(np.where(data.present, data.score, np.nan), axis=1)
+            best = float(means.max())
+            total = float(np.sum(np.where(data.present, data.cost, 0.0)))
+            for f in fractions:
+                for s in range(seeds):
+                    problem = Problem.create(k, n, seed=100 + s, budget_usd=f * total)
+                    a = AutoStrategy()
+                    st = run_replay(a, data, problem, BudgetUSD(f * total))
+                    pick = int(st.best if st.best is not None else 0)
+                    c = assess(
+                        values=a.stats.values,
+                        asked=st.asked,
+                        pick=pick,
+                        alive=a.alive(),
+                        n_datapoints=n,
+                        certifies=True,
+                        finished=a.finished(),
+                        budget_eliminated=a.budget_eliminated,
+                        confidence=0.95,
+                        epsilon=0.0,
+                        stop_reason=st.stop_reason,
+                        draws=300,
+                        seed=s,
+                    )
+                    rows.append((kind, c.kind, c.p_best, bool(means[pick] >= best - 1e-12)))
+    return rows
+
+
+def calibration_summary(rows: list[tuple[str, str, float | None, bool]]) -> dict[str, float]:
+    """Per table kind and overall (``all``): among the estimates that say P(best) ≥ 90 %,
+    the share whose pick is the best (NaN: none said so); ``certified``: the share
+    right among the certified or exact picks. Printed as it goes."""
+    out: dict[str, float] = {}
+    kinds = list(dict.fromkeys(r[0] for r in rows))
+    est = [r for r in rows if r[1] == "estimate" and r[2] is not None]
+    for kind in [*kinds, "all"]:
+        mine = [r for r in est if kind in ("all", r[0])]
+        hi = [found for _, _, p, found in mine if p is not None and p >= 0.9]
+        out[kind] = float(np.mean(hi)) if hi else float("nan")
+        said = np.mean([r[2] for r in mine]) if mine else float("nan")
+        best = np.mean([r[3] for r in mine]) if mine else float("nan")
+        print(
+            f"{kind:6s} estimates {len(mine):4d} (said {100 * said:.0f} % on average, best"
+            f" {100 * best:.0f} %); said ≥ 90 %: {len(hi):4d}, of which best {100 * out[kind]:.1f} %"
+        )
+    cert = [found for _, c, _, found in rows if c != "estimate"]
+    out["certified"] = float(np.mean(cert)) if cert else float("nan")
+    print(f"certified or exact: {len(cert)}, of which best {100 * out['certified']:.1f} %")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--tables", type=int, default=8)
@@ -152,7 +215,21 @@ def main() -> None:
         action="store_true",
         help="give auto, run by run, what the rule spent on that run (not the mean)",
     )
+    ap.add_argument(
+        "--calibration",
+        action="store_true",
+        help="is 'P(best) >= 90 %%' right? auto under budgets of 10-70 %% of brute force",
+    )
     args = ap.parse_args()
+    if args.calibration:
+        fractions = (0.1, 0.3, 0.5, 0.7)
+        print(
+            f"auto under budgets of {', '.join(f'{f:g}' for f in fractions)} × brute force;"
+            f" {args.tables} tables × {args.seeds} seeds × {len(ARMS)} sizes per kind"
+        )
+        kinds = tuple(args.kinds.split(","))
+        calibration_summary(calibration_rows(kinds, args.tables, args.seeds, fractions))
+        return
     equal_budget(
         lambda: get_strategy("auto"),
         tuple(args.kinds.split(",")),

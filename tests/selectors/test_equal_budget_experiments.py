@@ -79,3 +79,31 @@ def test_paired_difference_is_the_mean_and_a_95_percent_half_width() -> None:
     assert mean == pytest.approx(0.5)
     assert half == pytest.approx(1.96 * d.std(ddof=1) / 2.0)
     assert bench.paired_difference(np.array([1.0]), np.array([0.0])) == (1.0, 0.0)
+
+
+def test_synthetic_calibration_counts_the_best_among_the_picks_said_90_percent_likely(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    syn = _load("synthetic_selectors")
+    rows = [
+        ("rare", "estimate", 0.95, True),
+        ("rare", "estimate", 0.92, False),
+        ("rare", "estimate", 0.50, False),  # said < 90 %: not counted
+        ("cont", "estimate", 0.99, True),
+        ("cont", "certified", None, True),
+        ("cont", "exact", None, False),
+    ]
+    out = syn.calibration_summary(rows)
+    assert out["rare"] == 0.5 and out["cont"] == 1.0
+    assert out["all"] == pytest.approx(2 / 3)
+    assert out["certified"] == 0.5
+    assert "said ≥ 90 %" in capsys.readouterr().out
+
+
+def test_synthetic_calibration_rows_are_auto_under_each_budget() -> None:
+    syn = _load("synthetic_selectors")
+    rows = syn.calibration_rows(("close",), 1, 2, (0.1, 0.5))
+    assert len(rows) == len(syn.ARMS) * 2 * 2  # sizes × budgets × seeds
+    assert all(k == "close" and c in ("estimate", "certified", "exact") for k, c, _, _ in rows)
+    estimates = [p for _, c, p, _ in rows if c == "estimate"]
+    assert estimates and all(p is not None and 0.0 <= p <= 1.0 for p in estimates)
