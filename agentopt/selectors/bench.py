@@ -16,7 +16,11 @@ Definitions (those of the published numbers, ``data/agentopt-bench/README.md``):
 - ``budget_usd``: the spend limit per seed (None: none). ``--budget-of METHOD``
   sets it, per table, to METHOD's mean dollar spend on the same seeds, so every
   method gets the same money; the loop never starts a cell that would take a
-  seed's spend above it.
+  seed's spend above it;
+- ``max_evaluations``: the evaluation limit per seed (None: none). ``--budget-of``
+  sets it instead of dollars on a table whose cells record no cost (METHOD spent
+  $0 there, so dollars cannot say what "the same money" is): every method then
+  gets METHOD's mean number of evaluations, rounded down.
 
 Strategies run with their defaults (confidence 0.95, epsilon 0: they aim at the
 exact best); ``--epsilon`` only defines the ``epsilon_good`` column. It is not
@@ -48,7 +52,7 @@ from agentopt.replay.table import ReplayTable
 from agentopt.selectors.base import Problem, Strategy
 from agentopt.selectors.registry import get_strategy
 from agentopt.selectors.replay import ReplayData, run_replay
-from agentopt.selectors.stopping import BudgetUSD
+from agentopt.selectors.stopping import AnyOf, BudgetUSD, MaxEvaluations, StoppingRule
 
 __all__ = ["RESULT_KEYS", "cli_main", "run_benchmark", "run_method"]
 
@@ -65,6 +69,7 @@ RESULT_KEYS = (
     "brute_force_cost_usd",
     "savings",
     "budget_usd",
+    "max_evaluations",
 )
 
 # exact ties: two means within this (absolute) count as equal (float summation noise)
@@ -81,14 +86,21 @@ def run_method(
     data: ReplayData | None = None,
     base_seed: int = 42,
     budget_usd: float | None = None,
+    max_evaluations: int | None = None,
 ) -> dict[str, Any]:
     """One result row: ``method`` on ``table`` over ``seeds`` shuffles, plus
     ``cpu_seconds`` (time spent, strategy and lookups), ``picks`` and ``costs``
     (per seed). ``budget_usd``: every seed's spend limit (the strategy is told it,
-    the loop never starts a cell that would take the spend above it)."""
+    the loop never starts a cell that would take the spend above it);
+    ``max_evaluations``: every seed's evaluation limit (told, and kept, alike)."""
     if seeds < 1:
         raise ConfigError(f"seeds must be ≥ 1, not {seeds}")
-    stopping = None if budget_usd is None else BudgetUSD(budget_usd)
+    rules: list[StoppingRule] = []
+    if budget_usd is not None:
+        rules.append(BudgetUSD(budget_usd))
+    if max_evaluations is not None:
+        rules.append(MaxEvaluations(max_evaluations))
+    stopping = None if not rules else rules[0] if len(rules) == 1 else AnyOf(*rules)
     data = data or ReplayData.from_table(table, missing)
     means = table.mean_scores(missing)  # type: ignore[arg-type]
     best = float(np.nanmax(means))
@@ -99,7 +111,12 @@ def run_method(
     t0 = time.process_time()
     for k in range(base_seed, base_seed + seeds):
         problem = Problem.create(
-            table.n_arms, table.n_datapoints, seed=k, budget_usd=budget_usd, arms=table.combos
+            table.n_arms,
+            table.n_datapoints,
+            seed=k,
+            budget_usd=budget_usd,
+            max_evaluations=max_evaluations,
+            arms=table.combos,
         )
         strategy = get_strategy(method) if isinstance(method, str) else _fresh(method)
         state = run_replay(strategy, data, problem, stopping, track_stats=False)
@@ -123,6 +140,7 @@ def run_method(
         # a cell is evaluated at most once, so the fraction is in [0, 1] up to float noise
         "savings": min(1.0, max(0.0, float(1.0 - mean_cost / total))) if total > 0 else 0.0,
         "budget_usd": budget_usd,
+        "max_evaluations": max_evaluations,
         "cpu_seconds": cpu,
         "picks": picks,
         "costs": cost.tolist(),
@@ -150,7 +168,9 @@ def run_benchmark(
 
     ``budget_usd`` caps every method's spend per seed; ``budget_of`` (a method
     name) sets that cap, table by table, to that method's mean dollar spend on
-    the same seeds (run without a cap), so every method gets the same money."""
+    the same seeds (run without a cap), so every method gets the same money. On a
+    table where that method spent $0 (cells with no recorded cost), ``budget_of``
+    caps evaluations instead, at its mean number of evaluations rounded down."""
     if budget_usd is not None and budget_of is not None:
         raise ConfigError("give budget_usd or budget_of, not both")
     if budget_usd is not None and not (budget_usd >= 0 and np.isfinite(budget_usd)):
@@ -159,11 +179,15 @@ def run_benchmark(
     for table in tables:
         data = ReplayData.from_table(table, missing)
         cap = budget_usd
+        evals: int | None = None
         if budget_of is not None:
             ref = run_method(
                 table, budget_of, seeds=seeds, missing=missing, data=data, base_seed=base_seed
             )
             cap = float(ref["mean_cost_usd"])
+            if not cap > 0:  # no cost recorded: the same number of evaluations instead
+                cap = None
+                evals = int(ref["mean_evaluations"])
         for method in methods:
             full = run_method(
                 table,
@@ -174,6 +198,7 @@ def run_benchmark(
                 data=data,
                 base_seed=base_seed,
                 budget_usd=cap,
+                max_evaluations=evals,
             )
             if on_row is not None:
                 on_row(full)
@@ -188,6 +213,8 @@ def _print_table(name: str, rows: list[dict[str, Any]], epsilon: float) -> None:
     title = f"{name}: {rows[0]['seeds']} seeds" if rows else name
     if rows and rows[0].get("budget_usd") is not None:
         title += f", budget ${rows[0]['budget_usd']:.6g} per seed"
+    if rows and rows[0].get("max_evaluations") is not None:
+        title += f", at most {rows[0]['max_evaluations']} evaluations per seed"
     t = Table(title=title)
     for col in (
         "method",

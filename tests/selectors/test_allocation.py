@@ -179,3 +179,26 @@ def test_cli_budget_flags(tmp_path: Path) -> None:
     assert cli([*args, "--budget-of", "brute_force", "--json", str(out)]) == 0
     (row,) = json.loads(out.read_text())["results"]
     assert abs(row["budget_usd"] - row["brute_force_cost_usd"]) < 1e-9
+
+
+def test_budget_of_on_a_table_without_costs_gives_every_method_the_same_evaluations(
+    tmp_path: Path,
+) -> None:
+    """A recording whose cells cost nothing: the reference spends $0, so "the same
+    money" would be $0 and no method could evaluate anything. Every method gets the
+    reference's mean number of evaluations instead, and keeps to it."""
+    df = pd.read_csv(_csv(tmp_path))
+    df["cost_usd"] = 0.0
+    path = tmp_path / "free.csv"
+    df.to_csv(path, index=False)
+    table = ReplayTable.from_csv(path)
+    ref = run_method(table, "agentopt_arm_elimination", seeds=6)
+    assert ref["mean_cost_usd"] == 0.0 and ref["mean_evaluations"] > 0
+    rows = run_benchmark(
+        [table], ["auto", "brute_force"], seeds=6, budget_of="agentopt_arm_elimination"
+    )
+    cap = int(ref["mean_evaluations"])
+    for r in rows:
+        assert r["budget_usd"] is None and r["max_evaluations"] == cap
+        assert 0 < r["mean_evaluations"] <= cap
+    assert rows[0]["found_best"] > 0  # auto evaluates and picks, as it would with money
