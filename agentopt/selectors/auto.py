@@ -172,7 +172,9 @@ class AutoStrategy(PairedEliminationStrategy):
     def _halve(self) -> None:
         """Keep the more promising half of the arms the round was planned for (:func:`leaders`
         over the shared prefix), when the budget still binds after the round. Arms
-        the tests eliminated during the round count towards the half."""
+        the tests eliminated during the round count towards the half. An arm with
+        no observation on the shared prefix (every cell of it missing in a replay)
+        is never cut: nothing speaks against it, and it has cost nothing."""
         alive = self.alive()
         keep_n = halving_keep(self._halving)
         if len(alive) <= keep_n:
@@ -186,7 +188,9 @@ class AutoStrategy(PairedEliminationStrategy):
             return
         # every arm tied with the last one kept stays
         cut = index[keep_n - 1]
-        rest = [int(a) for a, x in zip(ranked, index, strict=True) if x < cut - 1e-12]
+        rest = [
+            int(a) for a, x in zip(ranked, index, strict=True) if x < cut - 1e-12 and np.isfinite(x)
+        ]
         for j in rest:
             self._eliminate(j)
             self.budget_eliminated.add(j)

@@ -202,3 +202,24 @@ def test_budget_of_on_a_table_without_costs_gives_every_method_the_same_evaluati
         assert r["budget_usd"] is None and r["max_evaluations"] == cap
         assert 0 < r["mean_evaluations"] <= cap
     assert rows[0]["found_best"] > 0  # auto evaluates and picks, as it would with money
+
+
+def test_a_halving_never_cuts_an_arm_whose_cells_are_all_missing_so_far() -> None:
+    """Under ``missing="skip"`` an arm's mean is over its present cells. An arm with
+    nothing present on the shared prefix has no evidence against it and has cost
+    nothing: a halving keeps it, so a sparse arm that turns out best is found, as
+    the confidence rule finds it (it used to be cut as "unseen")."""
+    data = _data(k=16, n=200)
+    sparse = 15  # the dearest arm: every cell missing but one, late in each order, a success
+    for seed in range(6):
+        problem = Problem.create(16, 200, seed=seed, budget_usd=0.3 * float(data.cost.sum()))
+        late = int(problem.order[150])
+        data.present[sparse] = False
+        data.present[sparse, late] = True
+        data.score[sparse, late] = 1.0
+        budget = problem.budget_usd
+        assert budget is not None
+        strategy = get_strategy("auto")
+        state = run_replay(strategy, data, problem, BudgetUSD(budget))
+        assert state.best == sparse, seed  # its mean, 1.0 on its one cell, is the best
+        assert state.spent_usd <= budget * (1 + 1e-12)
