@@ -77,7 +77,9 @@ finite-population test per arm, by betting** (no union bound over arms or looks)
    alive arm to see every datapoint, the budget is spent by paired sequential
    halving over the alive arms (:mod:`agentopt.selectors.allocation`), the
    eliminations above still running at every step; the confidence rule stops
-   first whenever it can. Arms dropped by a halving are not certified worse:
+   first whenever it can. When nothing prices the arms yet (no cost observed, no
+   ``arm_costs_hint``), a probe of two datapoints per arm does, and the halvings
+   plan from there. Arms dropped by a halving are not certified worse:
    ``budget_eliminated`` lists them, and the pick is then an estimate.
 6. *Cost.* Ties go to the cheaper, then the faster arm; each batch lists the
    cheaper arms first, so a dollar budget cut mid-batch buys the most evidence.
@@ -105,6 +107,12 @@ from agentopt.selectors.strategies.paired_elimination import PairedEliminationSt
 __all__ = ["AutoStrategy"]
 
 _TIE = 1e-12
+# datapoints per arm that price the arms when a dollar budget is set and nothing
+# else does: 2 rather than 1 (one cell's cost is a noisy price), no more, so the
+# halvings plan the rest (measured on 160 random tables, 4–81 arms, 50–400
+# datapoints: 1, 2 and 3 equally good, the confidence schedule's first checkpoint
+# far worse on small data; README "The same money")
+_PROBE = 2
 
 
 class AutoStrategy(PairedEliminationStrategy):
@@ -250,6 +258,15 @@ class AutoStrategy(PairedEliminationStrategy):
         alive = self.alive()
         upto = budget_target(self.problem, self.stats, self.pos, alive)
         pairs: list[Pair] = []
+        if upto is None and self._probe_first(alive):
+            # a dollar budget and no price known yet: a probe of _PROBE datapoints per
+            # arm prices them, so the first round is planned like the rest (the
+            # confidence schedule's first checkpoint alone could spend a small budget)
+            pairs = self._next_prefix_pairs(alive, _PROBE)
+            if pairs:
+                self.round += 1
+                self._pending = True
+                return pairs
         if upto is not None:
             pairs = self._next_prefix_pairs(alive, upto)
             if pairs:
@@ -259,6 +276,16 @@ class AutoStrategy(PairedEliminationStrategy):
         if not pairs:
             pairs = super().ask()
         return pairs
+
+    def _probe_first(self, alive: list[int]) -> bool:
+        """True before any evaluation when a dollar budget is set and nothing
+        prices the arms (no observed cost, no ``arm_costs_hint``)."""
+        return (
+            self.problem.budget_usd is not None
+            and self.problem.arm_costs_hint is None
+            and bool(alive)
+            and int(self.pos[alive].max()) == 0
+        )
 
     def _check(self) -> None:
         if not self._betting:
