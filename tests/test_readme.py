@@ -42,3 +42,23 @@ def test_readme_commands_write_nothing_into_the_repository() -> None:
     assert targets, "the README's benchmark commands name their output files"
     for t in targets:
         assert Path(t).is_absolute() and not Path(t).resolve().is_relative_to(README.parent), t
+
+
+def test_readme_gateway_yaml_is_a_valid_config_with_working_aliases(tmp_path: Path) -> None:
+    """The README's ``gateway.yaml`` loads as written, and each alias builds its router
+    with the options shown (a budget and a quota among them)."""
+    from agentopt.gateway.config import load_config
+    from agentopt.gateway.resolve import _make_router
+
+    (block,) = [
+        b
+        for b in re.findall(r"```yaml\n(.*?)```", README.read_text(), flags=re.S)
+        if b.startswith("# gateway.yaml")
+    ]
+    path = tmp_path / "gateway.yaml"
+    path.write_text(block)
+    config = load_config(path)
+    routers = {name: _make_router(name, a) for name, a in config.aliases.items()}
+    assert set(routers) == {"smart", "safe", "capped"}
+    limits = routers["capped"].limits
+    assert limits.budget_usd == 50 and limits.quotas["openai/gpt-4o"].max_calls == 100
