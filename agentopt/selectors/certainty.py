@@ -28,11 +28,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-__all__ = ["Certainty", "assess", "posterior_best"]
+if TYPE_CHECKING:
+    from agentopt.selectors.base import Strategy
+    from agentopt.selectors.state import SelectionState
+
+__all__ = ["Certainty", "assess", "assess_selection", "posterior_best"]
 
 Kind = Literal["certified", "exact", "estimate", "unsupported"]
 
@@ -189,4 +193,34 @@ def assess(
     )
     return Certainty(
         "estimate", epsilon=eps, p_best=p_best, p_within=p_within, note=stop_reason or ""
+    )
+
+
+def assess_selection(
+    strategy: Strategy,
+    state: SelectionState,
+    *,
+    confidence: float,
+    epsilon: float,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    draws: int = 1000,
+    seed: int = 0,
+) -> Certainty:
+    """:func:`assess` for a selection that ran: ``strategy`` and the loop's end
+    ``state`` (its pick, the arms still alive, what each was asked, why it stopped)."""
+    return assess(
+        values=strategy.stats.values,
+        asked=state.asked,
+        pick=int(state.best if state.best is not None else 0),
+        alive=list(state.alive),
+        n_datapoints=state.problem.n_datapoints,
+        certifies=strategy.certifies,
+        finished=state.strategy_finished,
+        budget_eliminated=getattr(strategy, "budget_eliminated", set()),
+        confidence=confidence,
+        epsilon=epsilon,
+        stop_reason=state.stop_reason,
+        value_range=value_range,
+        draws=draws,
+        seed=seed,
     )

@@ -47,7 +47,7 @@ from agentopt.exceptions import ConfigError, EvaluationsFailedError, SelectionEr
 from agentopt.pricing import PriceBook
 from agentopt.records import Observation
 from agentopt.selectors.base import Problem, Strategy
-from agentopt.selectors.certainty import assess
+from agentopt.selectors.certainty import assess_selection
 from agentopt.selectors.evaluator import Interrupted, LiveEvaluator, TrackerLike
 from agentopt.selectors.executor import Executor, get_executor
 from agentopt.selectors.failfast import FailFast, all_failed_message, flat_scores_warning
@@ -489,18 +489,11 @@ class ModelSelector:
         if state.best is None:  # pragma: no cover - refresh_view always sets it
             raise SelectionError("the selection ended without a pick")
         notes = []
-        certainty = assess(
-            values=strategy.stats.values,
-            asked=state.asked,
-            pick=state.best,
-            alive=state.alive,
-            n_datapoints=self.n_datapoints,
-            certifies=strategy.certifies,
-            finished=state.strategy_finished,
-            budget_eliminated=getattr(strategy, "budget_eliminated", set()),
+        certainty = assess_selection(
+            strategy,
+            state,
             confidence=self.confidence,
             epsilon=self.epsilon,
-            stop_reason=state.stop_reason,
             value_range=_value_range(strategy.stats.values, self.objective),
             seed=self.seed or 0,
         )

@@ -13,7 +13,7 @@ from test_selector import FakeTracker, _selector, make_agent
 
 from agentopt.replay.table import ReplayTable
 from agentopt.selectors.base import Problem
-from agentopt.selectors.certainty import assess, posterior_best
+from agentopt.selectors.certainty import assess_selection, posterior_best
 from agentopt.selectors.registry import get_strategy
 from agentopt.selectors.replay import ReplayData, run_replay
 from agentopt.selectors.stopping import BudgetUSD
@@ -104,21 +104,7 @@ def test_calibration_on_the_recorded_tables_at_a_small_size() -> None:
                 p = Problem.create(table.n_arms, table.n_datapoints, seed=seed, budget_usd=budget)
                 s = get_strategy("auto")
                 st = run_replay(s, data, p, BudgetUSD(budget))
-                c = assess(
-                    values=s.stats.values,
-                    asked=st.asked,
-                    pick=int(st.best or 0),
-                    alive=s.alive(),
-                    n_datapoints=table.n_datapoints,
-                    certifies=True,
-                    finished=s.finished(),
-                    budget_eliminated=s.budget_eliminated,
-                    confidence=0.95,
-                    epsilon=0.0,
-                    stop_reason=st.stop_reason,
-                    draws=300,
-                    seed=seed,
-                )
+                c = assess_selection(s, st, confidence=0.95, epsilon=0.0, draws=300, seed=seed)
                 if c.kind == "estimate" and (c.p_best or 0) >= 0.9:
                     said += 1
                     right += bool(means[int(st.best or 0)] >= np.nanmax(means) - 1e-12)
