@@ -4,7 +4,6 @@ recorded), then a router inside LLMTracker that routes every call and learns fro
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from agentopt.sim import SimServer
+from tests.scripts import load_script
 
 pytestmark = pytest.mark.xdist_group("examples")
 
@@ -33,12 +33,7 @@ CASES = {
 def _load(name: str) -> ModuleType:
     if str(EXAMPLES) not in sys.path:  # as when run as a script: examples/_scaffold.py
         sys.path.insert(0, str(EXAMPLES))
-    spec = importlib.util.spec_from_file_location(f"examples.{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLES / f"{name}.py", f"examples.{name}")
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ import ipykernel  # noqa: F401  # the notebook extra: `make test` installs it, s
 import nbclient
 import nbformat
 import pytest
+from tests.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -193,11 +194,7 @@ def test_routers_notebook_reports_regret_vs_random(monkeypatch: pytest.MonkeyPat
 
 
 def _runner() -> Any:
-    spec = importlib.util.spec_from_file_location("nb_runner", NOTEBOOKS / "run.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(NOTEBOOKS / "run.py", "nb_runner")
 
 
 def test_tracking_quickstart_records_and_selects(

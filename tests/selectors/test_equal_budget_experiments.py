@@ -3,8 +3,6 @@ experiments/bench_selectors.py): what money each run gets, and the paired interv
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
@@ -13,17 +11,13 @@ import numpy as np
 import pytest
 
 from agentopt.selectors.auto import AutoStrategy
+from tests.scripts import load_script
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
 
 def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_exp_{name}", EXPERIMENTS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script(EXPERIMENTS / f"{name}.py", f"_exp_{name}")
 
 
 class _Spy(AutoStrategy):
