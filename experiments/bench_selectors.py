@@ -8,6 +8,7 @@
     .venv/bin/python experiments/bench_selectors.py --epsilon 0.01 --epsilon-check  # ε never costs extra
     .venv/bin/python experiments/bench_selectors.py --equal-budget  # where the rule's money goes
     .venv/bin/python experiments/bench_selectors.py --equal-budget-sets 8  # 8 × 50 seeds
+    .venv/bin/python experiments/bench_selectors.py --budget-misses gpqa  # why auto misses there
 
 The equal-budget table is the CLI's ``agentopt bench selectors --budget-of
 agentopt_arm_elimination`` (see the README). Figures measured on a shared 2-core
@@ -29,7 +30,7 @@ from agentopt.replay.table import ReplayTable
 from agentopt.selectors.auto import AutoStrategy
 from agentopt.selectors.base import Problem
 from agentopt.selectors.bench import RESULT_KEYS, run_method
-from agentopt.selectors.certainty import assess
+from agentopt.selectors.certainty import assess_selection
 from agentopt.selectors.registry import get_strategy
 from agentopt.selectors.replay import ReplayData, run_replay
 from agentopt.selectors.stopping import BudgetUSD
@@ -317,6 +318,37 @@ def equal_budget_sets(seeds: int, sets: int) -> None:
         )
 
 
+def budget_misses(name: str, seeds: int, sets: int) -> dict[str, Any]:
+    """Why ``auto`` misses on ``name`` at the rule's mean spend (the seed sets of
+    :func:`equal_budget_sets`): how many misses end with the best arm still alive,
+    the money gone before it saw every datapoint, and how many datapoints short."""
+    table = _table(name)
+    data = ReplayData.from_table(table)
+    means = table.mean_scores("skip")
+    best_arm = int(np.nanargmax(means))
+    misses, short = 0, []
+    for base in range(42, 42 + sets * seeds, seeds):
+        cap = float(
+            run_method(table, "agentopt_arm_elimination", seeds=seeds, data=data, base_seed=base)[
+                "mean_cost_usd"
+            ]
+        )
+        for k in range(base, base + seeds):
+            problem = Problem.create(table.n_arms, table.n_datapoints, seed=k, budget_usd=cap)
+            s = AutoStrategy()
+            st = run_replay(s, data, problem, BudgetUSD(cap), track_stats=False)
+            if means[int(st.best if st.best is not None else 0)] >= means[best_arm] - 1e-12:
+                continue
+            misses += 1
+            if best_arm in s.alive():
+                short.append(table.n_datapoints - int(s.pos[best_arm]))
+    print(
+        f"{name}: {misses} misses in {sets * seeds} seeds; {len(short)} end with the best arm"
+        f" alive, short of the end by {sorted(short)} datapoints"
+    )
+    return {"misses": misses, "best_alive": len(short), "short": sorted(short)}
+
+
 def calibration(seeds: int, fractions: list[float]) -> dict[str, Any]:
     """auto under budgets: among picks the results call ≥ 90 % likely best, how many are."""
     rows: list[dict[str, Any]] = []
@@ -334,21 +366,7 @@ def calibration(seeds: int, fractions: list[float]) -> dict[str, Any]:
                 s = AutoStrategy()
                 st = run_replay(s, data, problem, BudgetUSD(budget))
                 pick = int(st.best if st.best is not None else 0)
-                c = assess(
-                    values=s.stats.values,
-                    asked=st.asked,
-                    pick=pick,
-                    alive=s.alive(),
-                    n_datapoints=table.n_datapoints,
-                    certifies=True,
-                    finished=s.finished(),
-                    budget_eliminated=s.budget_eliminated,
-                    confidence=0.95,
-                    epsilon=0.0,
-                    stop_reason=st.stop_reason,
-                    draws=300,
-                    seed=k,
-                )
+                c = assess_selection(s, st, confidence=0.95, epsilon=0.0, draws=300, seed=k)
                 rows.append(
                     {
                         "data": name,
@@ -424,6 +442,9 @@ def main() -> None:
     ap.add_argument("--frontier", default=None, help="comma-separated confidences for auto")
     ap.add_argument("--frontier-plot", default=None, help="write the frontier PNG here")
     ap.add_argument("--calibration", action="store_true")
+    ap.add_argument(
+        "--budget-misses", default=None, metavar="TABLE", help="why auto misses at the rule's money"
+    )
     ap.add_argument("--epsilon-check", action="store_true")
     ap.add_argument("--equal-budget", action="store_true", help="where the money goes")
     ap.add_argument(
@@ -437,6 +458,9 @@ def main() -> None:
         pts = frontier_plot(args.frontier_plot, args.seeds)
         if args.json:
             Path(args.json).write_text(json.dumps(pts, indent=2) + "\n")
+        return
+    if args.budget_misses:
+        budget_misses(args.budget_misses, args.seeds, 8)
         return
     if args.calibration:
         calibration(args.seeds, [0.1, 0.2, 0.3, 0.5, 0.7])

@@ -34,7 +34,7 @@ from scipy.stats import norm
 
 from agentopt.selectors.auto import AutoStrategy
 from agentopt.selectors.base import Problem, Strategy
-from agentopt.selectors.certainty import assess
+from agentopt.selectors.certainty import assess_selection
 from agentopt.selectors.registry import get_strategy
 from agentopt.selectors.replay import ReplayData, run_replay
 from agentopt.selectors.stopping import BudgetUSD
@@ -84,6 +84,35 @@ def _run(
     return int(st.best if st.best is not None else 0), st.spent_usd
 
 
+def _versus_rule(
+    data: ReplayData,
+    method: Callable[[], Strategy],
+    seeds: range,
+    *,
+    per_seed: bool = False,
+) -> tuple[float, float, float, float]:
+    """``method`` against the published rule on one table, over ``seeds``: found best
+    (%) and mean regret (points) of the method, then of the rule. The rule runs
+    uncapped; the method gets its mean spend (``per_seed``: its spend on each run)."""
+    rule: Callable[[], Strategy] = lambda: get_strategy("agentopt_arm_elimination")  # noqa: E731
+    means = np.nanmean(np.where(data.present, data.score, np.nan), axis=1)
+    best = float(np.nanmax(means))
+    ref = [_run(data, s, rule, None) for s in seeds]
+    cap = float(np.mean([c for _, c in ref]))
+    picks = [
+        _run(data, s, method, c if per_seed else cap)[0]
+        for s, (_, c) in zip(seeds, ref, strict=True)
+    ]
+    ours = np.asarray([means[p] for p in picks])
+    theirs = np.asarray([means[p] for p, _ in ref])
+    return (
+        100 * float(np.mean(ours >= best - 1e-12)),
+        100 * float(np.mean(best - ours)),
+        100 * float(np.mean(theirs >= best - 1e-12)),
+        100 * float(np.mean(best - theirs)),
+    )
+
+
 def random_table(seed: int) -> tuple[ReplayData, str]:
     """One table of a broader, random family (its seed fixes everything): 4–81 arms,
     50–400 datapoints, 0/1, continuous or rare-failure scores with a shared
@@ -117,22 +146,13 @@ def random_tables(first: int, last: int, seeds: int = 50) -> tuple[float, int]:
     table (flagged when ``auto`` finds the best 10 points less often or has a
     regret 1 point higher); returns the mean found-best difference (points) and
     the number flagged."""
-    rule: Callable[[], Strategy] = lambda: get_strategy("agentopt_arm_elimination")  # noqa: E731
     auto: Callable[[], Strategy] = lambda: get_strategy("auto")  # noqa: E731
     diffs: list[float] = []
     regrets: list[float] = []
     flagged = 0
     for t in range(first, last):
         data, what = random_table(t)
-        means = np.nanmean(np.where(data.present, data.score, np.nan), axis=1)
-        best = float(np.nanmax(means))
-        ref = [_run(data, s, rule, None) for s in range(seeds)]
-        cap = float(np.mean([c for _, c in ref]))
-        picks = [_run(data, s, auto, cap)[0] for s in range(seeds)]
-        fa = 100 * float(np.mean([means[p] >= best - 1e-12 for p in picks]))
-        fr = 100 * float(np.mean([means[p] >= best - 1e-12 for p, _ in ref]))
-        ra = 100 * float(np.mean([best - means[p] for p in picks]))
-        rr = 100 * float(np.mean([best - means[p] for p, _ in ref]))
+        fa, ra, fr, rr = _versus_rule(data, auto, range(seeds))
         flag = fa < fr - 10 or ra > rr + 1.0
         flagged += flag
         diffs.append(fa - fr)
@@ -177,37 +197,22 @@ def equal_budget(
     rule's mean spend over the table's seeds. The interval on the found-best
     difference is over tables (each table's mean over its seeds), since the
     seeds of one table are not independent of each other."""
-    rule: Callable[[], Strategy] = lambda: get_strategy("agentopt_arm_elimination")  # noqa: E731
     missed = 0
     money = "the rule's spend on each run" if per_seed else "the rule's mean spend per table"
     print(f"found best % / mean regret (points); {tables} tables × {seeds} seeds; {money}")
     for kind, k, tabs in settings(kinds, tables):
-        fa = fr = 0
-        ra = rr = 0.0
-        diffs: list[float] = []
-        for data in tabs:
-            means = np.nanmean(np.where(data.present, data.score, np.nan), axis=1)
-            best = float(means.max())
-            ref = [_run(data, 100 + s, rule, None) for s in range(seeds)]
-            cap = float(np.mean([c for _, c in ref]))
-            d = 0
-            for s, (pick_r, spent) in enumerate(ref):
-                pick_a, _ = _run(data, 100 + s, method, spent if per_seed else cap)
-                hit_r = means[pick_r] >= best - 1e-12
-                hit_a = means[pick_a] >= best - 1e-12
-                fr += hit_r
-                rr += best - means[pick_r]
-                fa += hit_a
-                ra += best - means[pick_a]
-                d += int(hit_a) - int(hit_r)
-            diffs.append(100 * d / seeds)
-        m = tables * seeds
-        ok = fa >= fr and ra <= rr + 1e-12
+        # per table: found best (%) and regret (points), the method's then the rule's
+        rows = np.asarray(
+            [_versus_rule(d, method, range(100, 100 + seeds), per_seed=per_seed) for d in tabs]
+        )
+        fa, ra, fr, rr = rows.mean(axis=0)
+        diffs = rows[:, 0] - rows[:, 2]
+        ok = fa >= fr - 1e-9 and ra <= rr + 1e-9
         missed += not ok
         half = 1.96 * float(np.std(diffs, ddof=1)) / np.sqrt(tables) if tables > 1 else 0.0
         print(
-            f"{kind:6s} {k:3d} arms: auto {100 * fa / m:3.0f} / {100 * ra / m:.3f} | rule "
-            f"{100 * fr / m:3.0f} / {100 * rr / m:.3f}  {'met' if ok else 'MISSED'}"
+            f"{kind:6s} {k:3d} arms: auto {fa:3.0f} / {ra:.3f} | rule {fr:3.0f} / {rr:.3f}"
+            f"  {'met' if ok else 'MISSED'}"
             f"  (found best, auto − rule: {float(np.mean(diffs)):+.1f} ± {half:.1f} points)",
             flush=True,
         )
@@ -233,21 +238,7 @@ def calibration_rows(
                     a = AutoStrategy()
                     st = run_replay(a, data, problem, BudgetUSD(f * total))
                     pick = int(st.best if st.best is not None else 0)
-                    c = assess(
-                        values=a.stats.values,
-                        asked=st.asked,
-                        pick=pick,
-                        alive=a.alive(),
-                        n_datapoints=n,
-                        certifies=True,
-                        finished=a.finished(),
-                        budget_eliminated=a.budget_eliminated,
-                        confidence=0.95,
-                        epsilon=0.0,
-                        stop_reason=st.stop_reason,
-                        draws=300,
-                        seed=s,
-                    )
+                    c = assess_selection(a, st, confidence=0.95, epsilon=0.0, draws=300, seed=s)
                     rows.append((kind, c.kind, c.p_best, bool(means[pick] >= best - 1e-12)))
     return rows
 
