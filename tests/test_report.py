@@ -13,7 +13,7 @@ from agentopt.cli import main
 from agentopt.exceptions import ConfigError, DataError
 from agentopt.records import CallRecord, Observation
 from agentopt.report import load, observation_rows, record_rows
-from agentopt.selectors.store import CellKey, JSONLStore, SQLiteStore
+from agentopt.selectors.run.store import CellKey, JSONLStore, SQLiteStore
 from agentopt.tracking.analytics.summary import export_jsonl
 from agentopt.tracking.storage.store import SQLiteRecordStore
 

@@ -25,18 +25,18 @@ _LAZY: dict[str, str] = {
     "AgentOptArmEliminationSelector": "agentopt.selectors.selector",
     "SelectionResults": "agentopt.selectors.results",
     "ArmResult": "agentopt.selectors.results",
-    "LiveEvaluator": "agentopt.selectors.evaluator",
-    "Executor": "agentopt.selectors.executor",
-    "LocalExecutor": "agentopt.selectors.executor",
-    "RayExecutor": "agentopt.selectors.ray_executor",
-    "get_store": "agentopt.selectors.store",
+    "LiveEvaluator": "agentopt.selectors.run.evaluator",
+    "Executor": "agentopt.selectors.run.executor",
+    "LocalExecutor": "agentopt.selectors.run.executor",
+    "RayExecutor": "agentopt.selectors.run.ray_executor",
+    "get_store": "agentopt.selectors.run.store",
     # the core
     "Objective": "agentopt.selectors.objective",
     "Problem": "agentopt.selectors.base",
     "Strategy": "agentopt.selectors.base",
     "Evaluator": "agentopt.selectors.base",
     "SelectionState": "agentopt.selectors.state",
-    "run_selection": "agentopt.selectors.loop",
+    "run_selection": "agentopt.selectors.run.loop",
     "get_strategy": "agentopt.selectors.registry",
     "register": "agentopt.selectors.registry",
     "available": "agentopt.selectors.registry",
@@ -94,14 +94,15 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 if TYPE_CHECKING:  # pragma: no cover
     from agentopt.selectors.base import Evaluator, Problem, Strategy
-    from agentopt.selectors.evaluator import LiveEvaluator
-    from agentopt.selectors.executor import Executor, LocalExecutor
-    from agentopt.selectors.loop import run_selection
     from agentopt.selectors.objective import Objective
-    from agentopt.selectors.ray_executor import RayExecutor
     from agentopt.selectors.registry import available, get_strategy, register
     from agentopt.selectors.replay import ReplayEvaluator, run_replay
     from agentopt.selectors.results import ArmResult, SelectionResults
+    from agentopt.selectors.run.evaluator import LiveEvaluator
+    from agentopt.selectors.run.executor import Executor, LocalExecutor
+    from agentopt.selectors.run.loop import run_selection
+    from agentopt.selectors.run.ray_executor import RayExecutor
+    from agentopt.selectors.run.store import get_store
     from agentopt.selectors.selector import (
         AgentOptArmEliminationSelector,
         AutoSelector,
@@ -123,4 +124,3 @@ if TYPE_CHECKING:  # pragma: no cover
         MaxEvaluations,
         StoppingRule,
     )
-    from agentopt.selectors.store import get_store

@@ -3,7 +3,7 @@
 A :class:`Strategy` holds no I/O. It is told the :class:`Problem` once
 (``start``), then repeatedly asked for a batch of ``(arm, datapoint)`` pairs and
 told their outcomes. Live and replay evaluators are indistinguishable to it.
-The loop that drives both is :func:`agentopt.selectors.loop.run_selection`
+The loop that drives both is :func:`agentopt.selectors.run.loop.run_selection`
 (async, any :class:`Evaluator`) and :func:`agentopt.selectors.replay.run_replay`
 (sync, array fast path).
 

@@ -30,7 +30,7 @@ from agentopt.exceptions import ConfigError
 from agentopt.records import Observation
 from agentopt.replay.table import ReplayTable
 from agentopt.selectors.base import Pair, Problem, Strategy
-from agentopt.selectors.loop import interleave, refresh_view, truncate_batch
+from agentopt.selectors.run.loop import interleave, refresh_view, truncate_batch
 from agentopt.selectors.state import SelectionState
 from agentopt.selectors.stopping import StoppingRule
 

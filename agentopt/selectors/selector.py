@@ -20,7 +20,7 @@
     results.print_summary()
 
 ``select_best()`` is a loop over the strategy's ``ask``/``tell`` (see
-:func:`agentopt.selectors.loop.run_selection`); each evaluation runs the agent
+:func:`agentopt.selectors.run.loop.run_selection`); each evaluation runs the agent
 inside a tracker session and is priced from that session's records. Every
 method is also a class with the same constructor (``BruteForceSelector``, …).
 """
@@ -48,43 +48,43 @@ from agentopt.pricing import PriceBook
 from agentopt.records import Observation
 from agentopt.selectors.base import Problem, Strategy
 from agentopt.selectors.certainty import assess_selection
-from agentopt.selectors.evaluator import Interrupted, LiveEvaluator, TrackerLike
-from agentopt.selectors.executor import Executor, get_executor
-from agentopt.selectors.failfast import FailFast, all_failed_message, flat_scores_warning
-from agentopt.selectors.fingerprint import (
+from agentopt.selectors.objective import Objective
+from agentopt.selectors.registry import get_strategy
+from agentopt.selectors.results import SelectionResults
+from agentopt.selectors.run.evaluator import Interrupted, LiveEvaluator, TrackerLike
+from agentopt.selectors.run.executor import Executor, get_executor
+from agentopt.selectors.run.failfast import FailFast, all_failed_message, flat_scores_warning
+from agentopt.selectors.run.fingerprint import (
     CellKey,
     Scope,
     callable_fingerprint,
     combo_key,
     datapoint_keys,
 )
-from agentopt.selectors.guard import BudgetGuard, GuardStop
-from agentopt.selectors.inputs import (
+from agentopt.selectors.run.guard import BudgetGuard, GuardStop
+from agentopt.selectors.run.inputs import (
     check_dataset,
     check_models,
     check_options,
     model_label,
     probe_agent,
 )
-from agentopt.selectors.interrupt import (
+from agentopt.selectors.run.interrupt import (
     RunInfo,
     StopSignal,
     print_interrupted,
     sigint_presses,
 )
-from agentopt.selectors.loop import run_selection
-from agentopt.selectors.objective import Objective
-from agentopt.selectors.progress import SelectionProgress, progress_enabled
-from agentopt.selectors.registry import get_strategy
-from agentopt.selectors.results import SelectionResults
-from agentopt.selectors.state import SelectionState
-from agentopt.selectors.stopping import StoppingRule, default_stopping
-from agentopt.selectors.store import (
+from agentopt.selectors.run.loop import run_selection
+from agentopt.selectors.run.progress import SelectionProgress, progress_enabled
+from agentopt.selectors.run.store import (
     MemoryStore,
     ObservationStore,
     ResumingEvaluator,
     get_store,
 )
+from agentopt.selectors.state import SelectionState
+from agentopt.selectors.stopping import StoppingRule, default_stopping
 
 __all__ = [
     "AgentOptArmEliminationSelector",
@@ -125,7 +125,7 @@ class ModelSelector:
       not clipped or converted: the evaluation is recorded as a failure with that
       message. When the first few evaluations all fail, the selection stops with
       :class:`~agentopt.exceptions.EvaluationsFailedError` (see
-      :mod:`agentopt.selectors.failfast`).
+      :mod:`agentopt.selectors.run.failfast`).
     - ``method``: a name (``auto``, ``brute_force``, ``successive_elimination``,
       ``lucb``, ``top_two_thompson``, ``successive_halving``, ``random_search``,
       ``agentopt_arm_elimination``), a Strategy subclass or a Strategy instance.
@@ -149,11 +149,11 @@ class ModelSelector:
       second ``select_best()`` pays for nothing twice.
     - ``agent_version`` / ``eval_fn_version``: a string of your own that replaces
       the code hash in the agent's / eval_fn's fingerprint (see
-      :mod:`agentopt.selectors.fingerprint`): change it when behaviour changes in
+      :mod:`agentopt.selectors.run.fingerprint`): change it when behaviour changes in
       ways the code hash cannot see (a helper function, a prompt file).
     - ``executor``: where evaluations run: ``"local"`` (default: threads/asyncio in
       this process), ``"ray"`` (each evaluation a Ray task on the connected
-      cluster, see :class:`~agentopt.selectors.ray_executor.RayExecutor`), or an
+      cluster, see :class:`~agentopt.selectors.run.ray_executor.RayExecutor`), or an
       executor object. The strategy, budget, store and tracker stay here.
     """
 
@@ -276,7 +276,7 @@ class ModelSelector:
     def fingerprint(self) -> Scope:
         """The agent's and eval_fn's fingerprints: with a combination and a datapoint,
         the key under which a store keeps an observation (see
-        :mod:`agentopt.selectors.fingerprint`)."""
+        :mod:`agentopt.selectors.run.fingerprint`)."""
         return Scope(
             agent=callable_fingerprint(self.agent, self.agent_version),
             eval_fn=callable_fingerprint(self.eval_fn, self.eval_fn_version),
@@ -289,7 +289,7 @@ class ModelSelector:
 
         Works in scripts and inside Jupyter: when an event loop is already running
         in this thread, the selection runs on its own loop in a worker thread.
-        Ctrl-C stops it cleanly (see :mod:`agentopt.selectors.interrupt`): what
+        Ctrl-C stops it cleanly (see :mod:`agentopt.selectors.run.interrupt`): what
         finished is kept, one line says so, and ``KeyboardInterrupt`` is raised.
         """
         try:

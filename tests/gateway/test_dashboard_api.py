@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 
 from agentopt.gateway.dashboard import create_dashboard_app
 from agentopt.records import CallRecord, Observation
-from agentopt.selectors.fingerprint import CellKey
-from agentopt.selectors.store import JSONLStore
+from agentopt.selectors.run.fingerprint import CellKey
+from agentopt.selectors.run.store import JSONLStore
 from agentopt.tracking.storage.pg_store import PostgresRecordStore
 from agentopt.tracking.storage.sql_store import SQLRecordStore
 from agentopt.tracking.storage.store import SQLiteRecordStore

@@ -9,9 +9,9 @@ import pytest
 
 from agentopt.replay.table import ReplayTable
 from agentopt.selectors.base import Evaluator, Problem
-from agentopt.selectors.loop import run_selection
 from agentopt.selectors.registry import get_strategy
 from agentopt.selectors.replay import MISSING_ERROR, ReplayData, ReplayEvaluator, run_replay
+from agentopt.selectors.run.loop import run_selection
 from agentopt.selectors.stopping import MaxEvaluations
 
 GPQA = Path(__file__).resolve().parents[2] / "data" / "agentopt-bench" / "gpqa.csv"

@@ -322,8 +322,8 @@ def test_a_broken_eval_fn_fails_fast_with_the_first_error_and_names_no_best(
     tmp_path: Any, bad_eval_fn: Any, first_error: str, parallel: bool
 ) -> None:
     from agentopt.exceptions import EvaluationsFailedError
-    from agentopt.selectors.failfast import PATIENCE
-    from agentopt.selectors.store import get_store
+    from agentopt.selectors.run.failfast import PATIENCE
+    from agentopt.selectors.run.store import get_store
 
     tracker = FakeTracker()
     agent = make_agent(tracker)

@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from agentopt.records import Observation
-from agentopt.selectors.progress import SelectionProgress, progress_enabled
+from agentopt.selectors.run.progress import SelectionProgress, progress_enabled
 
 
 def _obs(cost: float | None) -> Observation:

@@ -48,7 +48,7 @@ def test_opening_a_new_file_another_process_is_writing_retries_instead_of_failin
 
         ResponseCache(tmp_path).close()
     else:
-        from agentopt.selectors.store import SQLiteStore
+        from agentopt.selectors.run.store import SQLiteStore
 
         SQLiteStore(path).close()
     assert waits, "the lock was never met: the test did not exercise the retry"

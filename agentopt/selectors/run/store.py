@@ -2,7 +2,7 @@
 
 A store keeps every observation the moment it is made, keyed by what it is
 the measurement of: (agent, eval_fn, combination, datapoint), each a stable
-fingerprint (see :mod:`agentopt.selectors.fingerprint`). The method, the seed,
+fingerprint (see :mod:`agentopt.selectors.run.fingerprint`). The method, the seed,
 the other combinations and the rest of the dataset are not part of the key, so
 a re-run, another method or another seed serves every cell the store already
 has: the strategy is told the stored observation and the agent is not called.
@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from agentopt.exceptions import StoreError
 from agentopt.records import Observation
-from agentopt.selectors.fingerprint import CellKey, Scope
+from agentopt.selectors.run.fingerprint import CellKey, Scope
 from agentopt.tracking.storage.sqlite_db import connect_sqlite
 
 __all__ = [

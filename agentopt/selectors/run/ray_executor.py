@@ -11,7 +11,7 @@
     results = selector.select_best(max_concurrent=64)
 
 How it works. The driver runs the usual ask/tell loop; its evaluator (a
-:class:`~agentopt.selectors.evaluator.LiveEvaluator` whose ``evaluate_one`` is a
+:class:`~agentopt.selectors.run.evaluator.LiveEvaluator` whose ``evaluate_one`` is a
 Ray task) admits each evaluation through the same semaphore (``max_concurrent``,
 cluster-wide, since only the driver submits) and the same budget guard
 (reserved before dispatch) as a local run. The agent class, ``eval_fn``, the
@@ -48,7 +48,7 @@ from typing import Any
 from agentopt.exceptions import ConfigError
 from agentopt.pricing import PriceBook
 from agentopt.records import CallRecord, Observation
-from agentopt.selectors.evaluator import LiveEvaluator
+from agentopt.selectors.run.evaluator import LiveEvaluator
 
 __all__ = ["RayEvaluator", "RayExecutor"]
 

@@ -1,9 +1,9 @@
 """Where a selection's evaluations run: in this process (the default) or on a cluster.
 
 An executor makes the evaluator the selection loop drives. The local one is the
-:class:`~agentopt.selectors.evaluator.LiveEvaluator` itself (worker threads for
+:class:`~agentopt.selectors.run.evaluator.LiveEvaluator` itself (worker threads for
 sync agents, asyncio tasks for async ones); ``"ray"`` runs each evaluation as a
-Ray task (:class:`agentopt.selectors.ray_executor.RayExecutor`). Either way the
+Ray task (:class:`agentopt.selectors.run.ray_executor.RayExecutor`). Either way the
 strategy, the stopping rules, the budget guard, the store and the progress bar
 stay in the driver: only evaluations travel.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from agentopt.exceptions import ConfigError
-from agentopt.selectors.evaluator import LiveEvaluator
+from agentopt.selectors.run.evaluator import LiveEvaluator
 
 __all__ = ["EXECUTORS", "Executor", "LocalExecutor", "get_executor"]
 
@@ -44,11 +44,11 @@ class LocalExecutor:
 
 def get_executor(spec: str | Executor | None) -> Executor:
     """``None``/``"local"`` → :class:`LocalExecutor`; ``"ray"`` → a default
-    :class:`~agentopt.selectors.ray_executor.RayExecutor`; an executor object as is."""
+    :class:`~agentopt.selectors.run.ray_executor.RayExecutor`; an executor object as is."""
     if spec is None or spec == "local":
         return LocalExecutor()
     if spec == "ray":
-        from agentopt.selectors.ray_executor import RayExecutor
+        from agentopt.selectors.run.ray_executor import RayExecutor
 
         return RayExecutor()
     if isinstance(spec, str):

@@ -16,7 +16,7 @@ import pytest
 from agentopt.exceptions import EvaluationError
 from agentopt.pricing import PriceBook
 from agentopt.records import CallRecord
-from agentopt.selectors.evaluator import LiveEvaluator, check_score, observation_from_records
+from agentopt.selectors.run.evaluator import LiveEvaluator, check_score, observation_from_records
 
 _session: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
     "fake_session", default=None

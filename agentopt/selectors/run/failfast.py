@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 
 from agentopt.exceptions import EvaluationsFailedError
 from agentopt.records import Observation
-from agentopt.selectors.evaluator import EVAL_FN_ERROR_PREFIX
+from agentopt.selectors.run.evaluator import EVAL_FN_ERROR_PREFIX
 
 __all__ = ["FailFast", "all_failed_message", "flat_scores_warning"]
 

@@ -29,8 +29,8 @@ from typing import Any, Protocol, runtime_checkable
 from agentopt.exceptions import EvaluationError
 from agentopt.pricing import PriceBook, default_price_book
 from agentopt.records import PARSE_FAILED, CallRecord, Observation
-from agentopt.selectors.guard import BudgetGuard
-from agentopt.selectors.interrupt import block_sigint_in_this_thread
+from agentopt.selectors.run.guard import BudgetGuard
+from agentopt.selectors.run.interrupt import block_sigint_in_this_thread
 from agentopt.tracking.routing import NO_ROUTING
 
 _log = logging.getLogger("agentopt.selectors")

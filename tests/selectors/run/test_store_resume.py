@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 import pytest
 
 from agentopt.records import CallRecord
+from agentopt.selectors.run.store import get_store
 from agentopt.selectors.selector import ModelSelector
-from agentopt.selectors.store import get_store
 
 _session: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
     "resume_session", default=None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentopt.selectors.fingerprint import callable_fingerprint, combo_key, datapoint_keys
+from agentopt.selectors.run.fingerprint import callable_fingerprint, combo_key, datapoint_keys
 
 
 def exact(expected: Any, actual: Any) -> float:
@@ -131,7 +131,7 @@ def _fingerprints(tmp_path: Path, source: str, seed: str = "0") -> str:
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "import user_agent as u;"
-        "from agentopt.selectors.fingerprint import callable_fingerprint as f;"
+        "from agentopt.selectors.run.fingerprint import callable_fingerprint as f;"
         "print(f(u.eval_fn), f(u.Agent))"
     )
     return subprocess.run(

@@ -42,7 +42,7 @@ import types
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from agentopt.selectors.inputs import model_label
+from agentopt.selectors.run.inputs import model_label
 
 __all__ = [
     "CellKey",

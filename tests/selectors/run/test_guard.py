@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from test_selector import PRICE, FakeTracker, _selector, make_agent
 
 from agentopt.records import Observation
-from agentopt.selectors.guard import BudgetGuard, GuardStop
+from agentopt.selectors.run.guard import BudgetGuard, GuardStop
 from agentopt.selectors.state import SelectionState
 from agentopt.selectors.stopping import BudgetUSD, usd
 from agentopt.selectors.strategies.brute_force import BruteForceStrategy
+from tests.selectors.test_selector import PRICE, FakeTracker, _selector, make_agent
 
 
 def _obs(cost: float | None) -> Observation:

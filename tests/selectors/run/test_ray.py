@@ -25,7 +25,7 @@ from ray_helpers import MODELS, agent_for, eval_fn
 from agentopt import LLMTracker, ModelSelector, RayExecutor
 from agentopt.exceptions import ConfigError, EvaluationsFailedError
 from agentopt.records import Observation
-from agentopt.selectors.executor import LocalExecutor, get_executor
+from agentopt.selectors.run.executor import LocalExecutor, get_executor
 from agentopt.sim import SimServer
 from agentopt.sim.tasks import load_task
 

@@ -8,7 +8,7 @@ import pytest
 
 from agentopt.exceptions import StoreError
 from agentopt.records import Observation
-from agentopt.selectors.store import (
+from agentopt.selectors.run.store import (
     CellKey,
     JSONLStore,
     MemoryStore,
