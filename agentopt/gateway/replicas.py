@@ -42,7 +42,17 @@ quota is one limit for all replicas, counted from the start of the log:
   what it has not appended (nothing is lost) and appends it when the database
   returns;
 - a replica that restarts folds the whole usage log, its own earlier rows
-  included (each process has its own origin), so a restart forgets nothing.
+  included (each process has its own origin), so a restart forgets nothing;
+- **the log stays small**: every ``COMPACT_EVERY`` seconds a replica merges the
+  rows appended more than ``COMPACT_AFTER`` seconds ago (the database's clock)
+  whose usage is older than every quota window, into one row per alias, model
+  and origin: the group's last row, carrying the group's sums. A replica whose
+  cursor is past the group (every replica that folded in that hour) never reads
+  it again, and one that starts reads the sums once, so nothing changes for
+  either; only a replica that could not fold for longer than ``COMPACT_AFTER``
+  and still runs may count part of a merged group twice, which overstates the
+  spend (it routes less, never past a limit). So the log holds, beyond the last
+  hour and the quota windows, one row per alias, model and replica process.
 
 What stays per replica: what it routed (pulls, pending datapoints) and its
 random generator.
@@ -70,6 +80,8 @@ log = logging.getLogger("agentopt.gateway")
 
 _LOG_LOCK = 0x61676E74666462  # pg_advisory_xact_lock key: appends to router_feedback
 _USAGE_LOCK = 0x61676E74757367  # pg_advisory_xact_lock key: appends to router_usage
+COMPACT_AFTER = 3600.0  # usage rows appended longer ago than this may be merged (seconds)
+COMPACT_EVERY = 600.0  # how often a replica compacts the usage log (seconds)
 
 
 def call_credit_key(request_id: str) -> str:
@@ -126,6 +138,8 @@ class SharedRouters:
         self.usage_applied = 0
         self.usage_folded = 0
         self._unsent: dict[tuple[str, str | None], list[float]] = {}
+        self.usage_compacted = 0  # usage rows this replica merged away
+        self._next_compact = 0.0  # time.monotonic() of the next compaction
         for alias in aliases.values():
             limits = getattr(alias.router, "limits", None)
             if limits is not None and limits.active:
@@ -161,7 +175,38 @@ class SharedRouters:
         with self._lock:
             self._publish_usage()
             self._fold_usage()
-            return self._fold_feedback()
+            folded = self._fold_feedback()
+            if time.monotonic() >= self._next_compact:
+                self.compact_usage()
+                self._next_compact = time.monotonic() + COMPACT_EVERY
+            return folded
+
+    def compact_usage(self, *, after: float = COMPACT_AFTER) -> int:
+        """Merge the usage rows appended more than ``after`` seconds ago (the
+        database's clock) whose usage is older than every quota window into one row
+        per alias, model and origin (the group's last row keeps the sums); returns
+        how many rows went. See the module docstring for why no replica's count
+        changes."""
+        before = time.time() - self._window() - after
+        with self.store.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_USAGE_LOCK,))
+            cur = conn.execute(
+                "WITH old AS (SELECT seq, alias, model, origin, calls, cost_usd, at"
+                "   FROM router_usage"
+                "   WHERE at < %s AND appended_at < extract(epoch from now()) - %s),"
+                " g AS (SELECT alias, model, origin, max(seq) AS keep, sum(calls) AS calls,"
+                "   sum(cost_usd) AS usd, max(at) AS at FROM old"
+                "   GROUP BY alias, model, origin HAVING count(*) > 1),"
+                " merged AS (UPDATE router_usage u SET calls = g.calls, cost_usd = g.usd,"
+                "   at = g.at FROM g WHERE u.seq = g.keep RETURNING u.seq)"
+                " DELETE FROM router_usage u USING old o, g"
+                " WHERE u.seq = o.seq AND o.seq < g.keep AND o.alias = g.alias"
+                "   AND o.model IS NOT DISTINCT FROM g.model AND o.origin = g.origin",
+                (before, after),
+            )
+            gone = max(0, cur.rowcount)
+        self.usage_compacted += gone
+        return gone
 
     def _publish_usage(self) -> None:
         """Append what this replica's routers counted since the last append: one
@@ -295,6 +340,7 @@ class SharedRouters:
             "usage_applied_seq": self.usage_applied,
             "usage_folded": self.usage_folded,
             "usage_unsent": len(self._unsent),
+            "usage_compacted": self.usage_compacted,
             "sync_seconds": self.interval,
             "last_sync": self.last_sync,
             "last_error": self.last_error,

@@ -51,6 +51,13 @@ def _db(url: str, sql: str) -> list[tuple[Any, ...]]:
         return conn.execute(sql).fetchall()  # type: ignore[arg-type]
 
 
+def _exec(url: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
 def _call(base: str, content: str, model: str = "gpt-4o-mini", **headers: str) -> httpx.Response:
     return httpx.post(
         base + "/v1/chat/completions",
@@ -547,3 +554,83 @@ def test_a_replica_that_starts_fills_its_quota_windows_from_the_log(
         calls = dict(a2.aliases["pick"].router.limits.calls)
     assert late.status_code == 429
     assert calls[X] == 2  # (the refused call counts under the caller's model name)
+
+
+def _shared(store: Any, router: Any, origin: str) -> Any:
+    from types import SimpleNamespace
+
+    from agentopt.gateway.replicas import SharedRouters
+
+    return SharedRouters(store, {"pick": SimpleNamespace(router=router)}, origin=origin)
+
+
+def test_compacting_the_usage_log_changes_no_replicas_count(url: str) -> None:
+    """Rows appended over an hour ago, outside every quota window, are merged into
+    one row per alias, model and origin. Replicas that folded them count the same
+    after; a replica that starts reads the same sums; a row appended late (old
+    usage, kept while the database was down) is not merged before it is folded."""
+    from agentopt.routers import RandomRouter
+    from agentopt.tracking.storage.pg_store import PostgresRecordStore
+
+    store = PostgresRecordStore(url)
+    mine = RandomRouter([X, Y], budget_usd=100.0, seed=0)
+    theirs = RandomRouter([X, Y], budget_usd=100.0, seed=0)
+    one, two = _shared(store, mine, "one"), _shared(store, theirs, "two")
+    three = None
+    try:
+        for _ in range(5):
+            mine.limits.record_spend(X, 0.1)
+            one.sync()
+            theirs.limits.record_spend(Y, 0.2)
+            two.sync()
+        one.sync()
+        assert mine.limits.total_spend == pytest.approx(1.5)
+        assert theirs.limits.total_spend == pytest.approx(1.5)
+        assert _db(url, "SELECT count(*) FROM router_usage")[0][0] == 10
+        assert one.compact_usage() == 0  # nothing is an hour old yet
+        _exec(url, "UPDATE router_usage SET at = at - 7200, appended_at = appended_at - 7200")
+        # one's usage counted two hours ago, appended only now (the database was down)
+        _exec(
+            url,
+            "INSERT INTO router_usage (alias, model, calls, cost_usd, at, origin)"
+            f" SELECT 'pick', '{X}', 0, 0.05, min(at), '{one.usage_origin}' FROM router_usage",
+        )
+        assert two.compact_usage() == 8  # 5 + 5 rows → one per origin; the late row stays
+        assert _db(url, "SELECT count(*) FROM router_usage")[0][0] == 3
+        for r in (one, two, one, two):
+            r.sync()
+        assert mine.limits.total_spend == pytest.approx(1.5)  # its own rows are never folded
+        assert theirs.limits.total_spend == pytest.approx(1.55)  # the late row, once
+        three = _shared(store, RandomRouter([X, Y], budget_usd=100.0, seed=0), "three")
+        three.sync()
+        started = three.aliases["pick"].router.limits
+        assert started.total_spend == pytest.approx(1.55)
+        assert started.spend == {X: pytest.approx(0.55), Y: pytest.approx(1.0)}
+        assert two.status()["usage_compacted"] == 8
+    finally:
+        for r in (one, two, three):
+            if r is not None:
+                r.close()
+        store.close()
+
+
+def test_usage_inside_a_quota_window_is_not_compacted(url: str) -> None:
+    """Quotas count calls by time: rows whose usage falls within the longest quota
+    window keep their own times, however long ago they were appended."""
+    from agentopt.routers import RandomRouter
+    from agentopt.tracking.storage.pg_store import PostgresRecordStore
+
+    store = PostgresRecordStore(url)
+    router = RandomRouter([X, Y], quotas={X: (1000, 4 * 3600)}, seed=0)
+    one = _shared(store, router, "one")
+    try:
+        for _ in range(3):
+            router.limits.record_call(X)
+            one.sync()
+        _exec(url, "UPDATE router_usage SET at = at - 7200, appended_at = appended_at - 7200")
+        assert one.compact_usage() == 0  # two hours old, inside the four-hour window
+        _exec(url, "UPDATE router_usage SET at = at - 4 * 3600")
+        assert one.compact_usage() == 2  # now older than the window and the hour after it
+    finally:
+        one.close()
+        store.close()

@@ -95,6 +95,15 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             " at DOUBLE PRECISION NOT NULL, origin TEXT NOT NULL)",
         ),
     ),
+    (
+        5,
+        (
+            # when each usage row was appended, by the database's clock: compaction
+            # merges only rows every replica has long folded (agentopt.gateway.replicas)
+            "ALTER TABLE router_usage ADD COLUMN appended_at DOUBLE PRECISION NOT NULL"
+            " DEFAULT extract(epoch from now())",
+        ),
+    ),
 )  # fmt: skip
 _LOCK_KEY = 0x61676E746F7074  # pg_advisory_xact_lock key of agentopt's migrations
 
