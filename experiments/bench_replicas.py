@@ -17,6 +17,12 @@ starts a throwaway PostgreSQL from Debian's binaries, as the tests do.
    waits for its record's transaction): median and p95, and the difference
    from SQLite.
 
+4. **A replica that starts on a long history** (``--history N``): ``N`` rows in
+   the shared feedback log and ``N`` in the usage log (one alias, two models, a
+   Thompson router with a budget): the time of the new replica's first sync,
+   which folds the whole feedback log row by row (router learning depends on
+   order) and reads the usage log summed in the database.
+
 Timing figures: run un-niced and read them next to the machine's load (printed).
 """
 
@@ -208,19 +214,69 @@ def latency(store: str, sim: Any, n: int, commit: bool = False) -> dict[str, flo
     }
 
 
+# -- 4. a replica that starts on a long history ---------------------------------------
+
+
+def first_sync(url: str, n: int) -> dict[str, float]:
+    """Fill the feedback and usage logs with ``n`` rows each, then time a new
+    replica's first sync (see the module docstring, 4)."""
+    from types import SimpleNamespace
+
+    import psycopg
+
+    from agentopt.gateway.replicas import SharedRouters
+    from agentopt.routers import ThompsonRouter
+    from agentopt.tracking.storage.pg_store import PostgresRecordStore
+
+    models = ("openai/gpt-4o-mini", "openai/gpt-4.1")
+    store = PostgresRecordStore(url)  # creates the tables
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO router_feedback (alias, credit_key, event, origin, created_at)"
+            " SELECT 'pick', 'call:' || i,"
+            " json_build_object('reward', (i %% 3)::float / 2, 'models',"
+            " json_build_array(CASE WHEN i %% 2 = 0 THEN %s ELSE %s END))::text,"
+            " 'bench', extract(epoch from now()) FROM generate_series(1, %s) AS i",
+            (models[0], models[1], n),
+        )
+        conn.execute(
+            "INSERT INTO router_usage (alias, model, calls, cost_usd, at, origin)"
+            " SELECT 'pick', CASE WHEN i %% 2 = 0 THEN %s ELSE %s END, 1, 0.0001,"
+            " extract(epoch from now()) - 86400 + i * 0.001, 'bench:' || (i %% 4)"
+            " FROM generate_series(1, %s) AS i",
+            (models[0], models[1], n),
+        )
+    router = ThompsonRouter(list(models), budget_usd=1e6, seed=0)
+    replica = SharedRouters(store, {"pick": SimpleNamespace(router=router)}, origin="new")  # type: ignore[dict-item]
+    try:
+        t0 = time.perf_counter()
+        folded = replica.sync()
+        wall = time.perf_counter() - t0
+        spend = router.limits.total_spend
+    finally:
+        replica.close()
+        store.close()
+    assert folded == n, folded
+    assert abs(spend - 0.0001 * n) < 1e-6 * max(1, n), spend
+    return {"rows": n, "wall_s": wall, "per_s": n / wall}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--url", help="a PostgreSQL server URL (default: start one)")
     ap.add_argument("--records", type=int, default=20_000, help="records per writer process")
     ap.add_argument("--calls", type=int, default=600, help="calls through the two replicas")
     ap.add_argument("--latency-calls", type=int, default=300, help="sequential calls per store")
+    ap.add_argument(
+        "--history", type=int, default=100_000, help="rows in each log a new replica folds"
+    )
     args = ap.parse_args()
 
     from agentopt.sim import SimServer
 
     pg = None
     if args.url is None:
-        from tests.tracking.pg_server import PgServer
+        from tests.tracking.storage.pg_server import PgServer
 
         pg = PgServer()
         server_url = pg.url
@@ -257,6 +313,12 @@ def main() -> None:
                     f"  {name:34s} median {row['median_ms']:6.2f} ms  p95 {row['p95_ms']:6.2f} ms"
                     f"  added vs SQLite {row['median_ms'] - base:+6.2f} ms"
                 )
+            r4 = first_sync(_fresh_db(server_url, "bench_history"), args.history)
+            print(
+                f"a replica that starts on {r4['rows']:,} feedback rows and as many usage rows:"
+                f" first sync {r4['wall_s']:.2f} s ({r4['per_s']:,.0f} feedback rows/s)"
+                f"   load {_load()}"
+            )
             print(f"load after: {_load()}")
     finally:
         if pg is not None:
