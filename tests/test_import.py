@@ -52,6 +52,31 @@ def test_tracking_never_imports_gateway() -> None:
                 assert not name.startswith("agentopt.gateway"), f"{path.name} imports {name}"
 
 
+def test_the_selection_statistics_never_import_the_running_room() -> None:
+    """selectors/run/ (the loop, live evaluation, executors, store) is used by the
+    facade (selector.py) and by offline replay (replay.py); the strategies, tests,
+    stopping rules and results never import it, so they stay usable on their own."""
+    import ast
+    from pathlib import Path
+
+    root = Path(agentopt.__file__).parent / "selectors"
+    users = {"selector.py", "replay.py", "__init__.py"}
+    checked = 0
+    for path in root.rglob("*.py"):
+        if path.parent.name == "run" or (path.parent == root and path.name in users):
+            continue
+        checked += 1
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not name.startswith("agentopt.selectors.run"), f"{path.name} imports {name}"
+    assert checked > 20
+
+
 def _scripts_imports() -> list[tuple[str, int, str, list[str]]]:
     """Every ``agentopt``/``tests`` import in the experiments, examples and notebooks
     (inside functions too): (file, line, module, names imported from it)."""

@@ -46,10 +46,10 @@ quota is one limit for all replicas, counted from the start of the log:
 - **the log stays small**: every ``COMPACT_EVERY`` seconds a replica merges the
   rows appended more than ``COMPACT_AFTER`` seconds ago (the database's clock)
   whose usage is older than the longest quota window by as much, into one row
-  per alias, model and origin: the group's last row, carrying the group's sums. A replica whose
-  cursor is past the group (every replica that folded in that hour) never reads
-  it again, and one that starts reads the sums once, so nothing changes for
-  either; only a replica that could not fold for longer than ``COMPACT_AFTER``
+  per alias, model and origin: the group's last row, carrying the group's sums.
+  A replica whose cursor is past the group (every replica that folded in that
+  hour) never reads it again, and one that starts reads the sums once, so
+  nothing changes for either; only a replica that could not fold for longer than ``COMPACT_AFTER``
   and still runs may count part of a merged group twice, which overstates the
   spend (it routes less, never past a limit). So the log holds, beyond the last
   hour and the quota windows, one row per alias, model and replica process.
@@ -184,9 +184,9 @@ class SharedRouters:
     def compact_usage(self, *, after: float = COMPACT_AFTER) -> int:
         """Merge the usage rows appended more than ``after`` seconds ago (the
         database's clock) whose usage is older than the longest quota window by as
-        much, into one row per alias, model and origin (the group's last row keeps the sums); returns
-        how many rows went. See the module docstring for why no replica's count
-        changes."""
+        much, into one row per alias, model and origin (the group's last row keeps
+        the sums); returns how many rows went. See the module docstring for why no
+        replica's count changes."""
         before = time.time() - self._window() - after
         with self.store.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_USAGE_LOCK,))
