@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import agentopt
 
@@ -35,30 +36,31 @@ def test_unknown_attribute_raises_attribute_error() -> None:
         raise AssertionError("expected AttributeError")
 
 
+def _imported(path: Path) -> list[str]:
+    """The modules a source file imports, anywhere in it (functions included)."""
+    import ast
+
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
 def test_tracking_never_imports_gateway() -> None:
     """The dependency direction: gateway/ uses tracking/, never the reverse."""
-    import ast
-    from pathlib import Path
-
     root = Path(agentopt.__file__).parent / "tracking"
     for path in root.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                assert not name.startswith("agentopt.gateway"), f"{path.name} imports {name}"
+        for name in _imported(path):
+            assert not name.startswith("agentopt.gateway"), f"{path.name} imports {name}"
 
 
 def test_the_selection_statistics_never_import_the_running_room() -> None:
     """selectors/run/ (the loop, live evaluation, executors, store) is used by the
     facade (selector.py) and by offline replay (replay.py); the strategies, tests,
     stopping rules and results never import it, so they stay usable on their own."""
-    import ast
-    from pathlib import Path
-
     root = Path(agentopt.__file__).parent / "selectors"
     users = {"selector.py", "replay.py", "__init__.py"}
     checked = 0
@@ -66,14 +68,8 @@ def test_the_selection_statistics_never_import_the_running_room() -> None:
         if path.parent.name == "run" or (path.parent == root and path.name in users):
             continue
         checked += 1
-        for node in ast.walk(ast.parse(path.read_text())):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                assert not name.startswith("agentopt.selectors.run"), f"{path.name} imports {name}"
+        for name in _imported(path):
+            assert not name.startswith("agentopt.selectors.run"), f"{path.name} imports {name}"
     assert checked > 20
 
 
@@ -82,7 +78,6 @@ def _scripts_imports() -> list[tuple[str, int, str, list[str]]]:
     (inside functions too): (file, line, module, names imported from it)."""
     import ast
     import json
-    from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
     sources: list[tuple[str, str]] = [
